@@ -1,0 +1,913 @@
+/*
+ * Wire formats, pure (jansson only, no lws/AMQP/SQLite).
+ *
+ * Decoding parses a publish once with jansson and walks the tree, checking
+ * every member against the limits in proto.h. Each failure names the field
+ * with its array index ("results[3].status: ..."), so a backend author can fix
+ * a publish from the 422 body or the dead-letter log line alone. Decoded
+ * strings are not copied: they point into the jansson tree that the gw_pub
+ * owns, and all records and messages of a publish share one allocation.
+ *
+ * Encoding builds jansson objects in the key order the spec shows and dumps
+ * them compact with JSON_PRESERVE_ORDER, so frames are stable byte for byte
+ * (legacy pages and stored events are compared textually).
+ */
+#include "proto.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROTO_MAX_RECS 100000 /* records/results in one publish */
+#define PROTO_MAX_MSGS 64     /* messages on one validation result */
+#define PROTO_QUOTE_MAX 40    /* bytes of a user value echoed in a reason */
+
+static const char *const status_names[GW_ST_COUNT] = {
+	"Waiting", "Loaded", "Submitted", "Error", "Need Revision", "Ready",
+	"Completed",
+};
+
+/* GW_RES_UNKNOWN has no display name: "no result yet" is not a result */
+static const char *const result_names[GW_RES_COUNT] = {
+	NULL, "Pass", "Warning", "Error",
+};
+
+static const char *const type_names[GW_PUB_COUNT] = {
+	"status", "records", "validation", "notification", "reset",
+};
+
+/* ---- names and keys ---- */
+
+/* ASCII only: tolower() would depend on the locale */
+static int ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+static int ascii_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9');
+}
+
+/*
+ * Case-insensitive match of in against a display name in which each space may
+ * also be written as '_' or '-' (exactly one separator), so "Need Revision",
+ * "need_revision", "NEED-REVISION" all match.
+ */
+static int name_matches(const char *in, const char *name)
+{
+	for (; *name; name++, in++) {
+		if (*name == ' ') {
+			if (*in != ' ' && *in != '_' && *in != '-')
+				return 0;
+		} else if (ascii_lower((unsigned char)*in) !=
+			   ascii_lower((unsigned char)*name)) {
+			return 0;
+		}
+	}
+	return *in == '\0';
+}
+
+/* index of s in names[0..n) per name_matches, or -1 */
+static int lookup_name(const char *s, const char *const *names, int n)
+{
+	int i;
+
+	if (!s)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (names[i] && name_matches(s, names[i]))
+			return i;
+	return -1;
+}
+
+/* NULL if s[0..n) is a valid key, else why not */
+static const char *key_problem(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!s || n == 0)
+		return "empty";
+	if (n > GW_KEY_MAX)
+		return "longer than 64 bytes";
+	/* keys end up in URL paths: "." and ".." would be path segments */
+	if (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.')))
+		return "\".\" and \"..\" are not keys";
+	for (i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (!ascii_alnum(c) && c != '_' && c != '.' && c != '-')
+			return "only A-Z, a-z, 0-9, '_', '.' and '-' are allowed";
+	}
+	return NULL;
+}
+
+/* NULL if s is a valid kind, else why not */
+static const char *kind_problem(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	size_t i;
+
+	if (n == 0)
+		return "empty";
+	if (n > GW_KIND_MAX)
+		return "longer than 32 bytes";
+	for (i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_')
+			return "only lower case a-z, 0-9 and '_' are allowed";
+	}
+	/* the summary object keys kinds by name next to its "messages" array */
+	if (strcmp(s, "messages") == 0)
+		return "\"messages\" is reserved";
+	return NULL;
+}
+
+int proto_key_valid(const char *s, size_t n)
+{
+	return key_problem(s, n) == NULL;
+}
+
+int proto_kind_valid(const char *s)
+{
+	return kind_problem(s) == NULL;
+}
+
+int proto_parse_status(const char *s)
+{
+	return lookup_name(s, status_names, GW_ST_COUNT);
+}
+
+const char *proto_status_name(int st)
+{
+	return st >= 0 && st < GW_ST_COUNT ? status_names[st] : NULL;
+}
+
+int proto_parse_result(const char *s)
+{
+	return lookup_name(s, result_names, GW_RES_COUNT);
+}
+
+const char *proto_result_name(int res)
+{
+	return res >= 0 && res < GW_RES_COUNT ? result_names[res] : NULL;
+}
+
+/* types are protocol tokens, not display names: exact match only */
+int proto_parse_type(const char *s)
+{
+	int i;
+
+	for (i = 0; s && i < GW_PUB_COUNT; i++)
+		if (strcmp(s, type_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *proto_type_name(int type)
+{
+	return type >= 0 && type < GW_PUB_COUNT ? type_names[type] : NULL;
+}
+
+int proto_http_status(int err)
+{
+	switch (err) {
+	case GW_OK: return 200;
+	case GW_EJSON: return 400;
+	case GW_EINVAL: return 422;
+	case GW_ETOOBIG: return 413;
+	default: return 500;
+	}
+}
+
+const char *proto_err_name(int err)
+{
+	switch (err) {
+	case GW_OK: return "ok";
+	case GW_EJSON: return "bad_json";
+	case GW_EINVAL: return "invalid";
+	case GW_ETOOBIG: return "too_large";
+	default: return "internal";
+	}
+}
+
+/* ---- decoding ---- */
+
+struct dec {
+	char *err;     /* caller's reason buffer */
+	size_t errlen;
+};
+
+/*
+ * Reason lines go to logs and into JSON error bodies: keep them printable
+ * ASCII so that neither a hostile value nor a jansson message quoting raw
+ * input bytes can forge log lines or break json_string() on invalid UTF-8.
+ */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+static int vfail(struct dec *d, int code, const char *where,
+		 const char *member, const char *fmt, va_list ap)
+{
+	size_t n = 0;
+	int k;
+
+	if (!d->err || d->errlen == 0)
+		return code;
+	if (where || member) {
+		k = snprintf(d->err, d->errlen, "%s%s%s: ", where ? where : "",
+			     where && *where && member ? "." : "",
+			     member ? member : "");
+		n = k < 0 ? 0 : (size_t)k;
+	}
+	if (n < d->errlen)
+		vsnprintf(d->err + n, d->errlen - n, fmt, ap);
+	sanitize(d->err);
+	return code;
+}
+
+/* whole-publish failure (size, JSON syntax): no field to name */
+static int fail(struct dec *d, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct dec *d, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(d, code, NULL, NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* content failure at where.member (where "" = top level, member may be NULL) */
+static int fail_at(struct dec *d, const char *where, const char *member,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail_at(struct dec *d, const char *where, const char *member,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(d, GW_EINVAL, where, member, fmt, ap);
+	va_end(ap);
+	return GW_EINVAL;
+}
+
+/* a user value for a reason line, cut to PROTO_QUOTE_MAX bytes */
+static const char *quote(char dst[PROTO_QUOTE_MAX + 4], const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n <= PROTO_QUOTE_MAX)
+		return s;
+	memcpy(dst, s, PROTO_QUOTE_MAX);
+	memcpy(dst + PROTO_QUOTE_MAX, "...", 4);
+	return dst;
+}
+
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "object";
+	case JSON_ARRAY: return "array";
+	case JSON_STRING: return "string";
+	case JSON_INTEGER: return "integer";
+	case JSON_REAL: return "number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "boolean";
+	default: return "null";
+	}
+}
+
+/*
+ * where.member as a string of min..max bytes into *out. An absent member (or
+ * null, when optional) gives *out = NULL; required ones must be there.
+ */
+static int get_str(struct dec *d, json_t *obj, const char *where,
+		   const char *member, size_t min, size_t max, int required,
+		   const char **out)
+{
+	json_t *v = json_object_get(obj, member);
+	size_t n;
+
+	*out = NULL;
+	if (!v || (!required && json_is_null(v)))
+		return required ? fail_at(d, where, member, "missing") : GW_OK;
+	if (!json_is_string(v))
+		return fail_at(d, where, member, "expected a string, got %s",
+			       json_type_name(v));
+	n = json_string_length(v);
+	if (n < min)
+		return fail_at(d, where, member, "must not be empty");
+	if (n > max)
+		return fail_at(d, where, member, "too long (%zu bytes, limit %zu)",
+			       n, max);
+	*out = json_string_value(v);
+	return GW_OK;
+}
+
+/* where.member as an array of at most max items (non-empty if required) */
+static int get_array(struct dec *d, json_t *obj, const char *where,
+		     const char *member, size_t max, int required, json_t **out)
+{
+	json_t *v = json_object_get(obj, member);
+	size_t n;
+
+	*out = NULL;
+	if (!v || (!required && json_is_null(v)))
+		return required ? fail_at(d, where, member, "missing") : GW_OK;
+	if (!json_is_array(v))
+		return fail_at(d, where, member, "expected an array, got %s",
+			       json_type_name(v));
+	n = json_array_size(v);
+	if (required && n == 0)
+		return fail_at(d, where, member, "must not be empty");
+	if (n > max)
+		return fail_at(d, where, member, "too many items (%zu, limit %zu)",
+			       n, max);
+	*out = v;
+	return GW_OK;
+}
+
+/*
+ * Envelope {"from","to","datetime","body"}: its members, when present, must
+ * be strings; "from" is kept for logs. The publish id is deliberately not
+ * read here: the envelope is transport metadata a relay may rewrite, while
+ * the id belongs to the content it deduplicates, so it stays in the body.
+ */
+static int decode_envelope(struct dec *d, json_t *env, struct gw_pub *out)
+{
+	const char *ignored;
+	int rc;
+
+	rc = get_str(d, env, "", "from", 0, GW_NAME_MAX, 0, &out->from);
+	if (!rc)
+		rc = get_str(d, env, "", "to", 0, GW_NAME_MAX, 0, &ignored);
+	if (!rc)
+		rc = get_str(d, env, "", "datetime", 0, 64, 0, &ignored);
+	return rc;
+}
+
+/*
+ * "submission": a string, or a non-negative JSON integer (legacy backends
+ * send their numeric primary keys). key_hint (the AMQP routing key) fills in
+ * a missing one and must agree with a present one.
+ */
+static int decode_key(struct dec *d, json_t *msg, const char *hint,
+		      struct gw_pub *out)
+{
+	json_t *v = json_object_get(msg, "submission");
+	char num[32], q1[PROTO_QUOTE_MAX + 4], q2[PROTO_QUOTE_MAX + 4];
+	const char *key, *why;
+	size_t n;
+
+	if (!v || json_is_null(v)) {
+		if (!hint)
+			return fail_at(d, "", "submission", "missing");
+		key = hint;
+	} else if (json_is_string(v)) {
+		key = json_string_value(v);
+	} else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
+		key = num;
+	} else {
+		return fail_at(d, "", "submission",
+			       "expected a string or a non-negative integer, got %s",
+			       json_type_name(v));
+	}
+	n = strlen(key);
+	why = key_problem(key, n);
+	if (why)
+		return fail_at(d, "", "submission", "\"%s\"%s is not a valid key: %s",
+			       quote(q1, key), key == hint ? " (from the routing key)" : "",
+			       why);
+	if (hint && key != hint && strcmp(key, hint) != 0)
+		return fail_at(d, "", "submission",
+			       "\"%s\" does not match the routing key's \"%s\"",
+			       quote(q1, key), quote(q2, hint));
+	memcpy(out->key, key, n + 1);
+	return GW_OK;
+}
+
+/* "id": 1..GW_ID_MAX printable ASCII bytes, like an AMQP message_id */
+static int decode_id(struct dec *d, json_t *msg, struct gw_pub *out)
+{
+	const char *p;
+	int rc;
+
+	rc = get_str(d, msg, "", "id", 1, GW_ID_MAX, 0, &out->id);
+	for (p = out->id; !rc && p && *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			rc = fail_at(d, "", "id", "must be printable ASCII");
+	return rc;
+}
+
+static int decode_status(struct dec *d, json_t *msg, struct gw_pub *out)
+{
+	char q[PROTO_QUOTE_MAX + 4];
+	const char *s;
+	int rc;
+
+	rc = get_str(d, msg, "", "status", 1, SIZE_MAX, 1, &s);
+	if (rc)
+		return rc;
+	out->status = proto_parse_status(s);
+	if (out->status < 0)
+		return fail_at(d, "", "status",
+			       "unknown status \"%s\" (expected Waiting, Loaded, "
+			       "Submitted, Error, Need Revision, Ready or Completed)",
+			       quote(q, s));
+	return get_str(d, msg, "", "notification", 0, GW_TEXT_MAX, 0,
+		       &out->notification);
+}
+
+/* where = "results[i].messages[j]" */
+static int decode_msgtext(struct dec *d, json_t *m, const char *where,
+			  struct gw_msgtext *t)
+{
+	int rc;
+
+	if (!json_is_object(m))
+		return fail_at(d, where, NULL, "expected an object, got %s",
+			       json_type_name(m));
+	rc = get_str(d, m, where, "text", 1, GW_TEXT_MAX, 1, &t->text);
+	if (!rc)
+		rc = get_str(d, m, where, "column", 0, GW_COLUMN_MAX, 0, &t->column);
+	return rc;
+}
+
+/*
+ * One item of "records" or "results" (with_result). Messages go to *next,
+ * the caller's cursor in the shared message block, which has room for them
+ * (see count_msgs).
+ */
+static int decode_rec(struct dec *d, json_t *item, const char *where,
+		      int with_result, struct gw_rec *r,
+		      struct gw_msgtext **next)
+{
+	char q[PROTO_QUOTE_MAX + 4], mwhere[64];
+	const char *s, *why;
+	json_t *msgs, *m;
+	size_t j;
+	int rc;
+
+	if (!json_is_object(item))
+		return fail_at(d, where, NULL, "expected an object, got %s",
+			       json_type_name(item));
+	rc = get_str(d, item, where, "kind", 1, SIZE_MAX, 1, &r->kind);
+	if (rc)
+		return rc;
+	why = kind_problem(r->kind);
+	if (why)
+		return fail_at(d, where, "kind", "\"%s\" is not a valid kind: %s",
+			       quote(q, r->kind), why);
+	rc = get_str(d, item, where, "name", 1, GW_NAME_MAX, 1, &r->name);
+	r->result = GW_RES_UNKNOWN;
+	if (rc || !with_result)
+		return rc;
+
+	rc = get_str(d, item, where, "status", 1, SIZE_MAX, 1, &s);
+	if (rc)
+		return rc;
+	r->result = proto_parse_result(s);
+	if (r->result < 0)
+		return fail_at(d, where, "status",
+			       "unknown result \"%s\" (expected Pass, Warning or Error)",
+			       quote(q, s));
+	rc = get_array(d, item, where, "messages", PROTO_MAX_MSGS, 0, &msgs);
+	if (rc || !msgs || json_array_size(msgs) == 0)
+		return rc;
+	r->msgs = *next;
+	r->nmsg = json_array_size(msgs);
+	*next += r->nmsg;
+	json_array_foreach(msgs, j, m) {
+		snprintf(mwhere, sizeof(mwhere), "%s.messages[%zu]", where, j);
+		rc = decode_msgtext(d, m, mwhere, &r->msgs[j]);
+		if (rc)
+			return rc;
+	}
+	return GW_OK;
+}
+
+/*
+ * Upper bound of the messages decode_rec will store: every array it accepts
+ * has at most PROTO_MAX_MSGS items, so counting min(size, max) per item
+ * reserves enough without trusting unvalidated sizes.
+ */
+static size_t count_msgs(json_t *arr)
+{
+	size_t i, n = 0, k;
+	json_t *item;
+
+	json_array_foreach(arr, i, item) {
+		k = json_array_size(json_object_get(item, "messages"));
+		n += k < PROTO_MAX_MSGS ? k : PROTO_MAX_MSGS;
+	}
+	return n;
+}
+
+/* "records" (member "records") or "validation" (member "results") */
+static int decode_recs(struct dec *d, json_t *msg, const char *member,
+		       int with_result, struct gw_pub *out)
+{
+	struct gw_msgtext *next;
+	char where[48];
+	json_t *arr, *item;
+	size_t i, nrec, nmsg;
+	int rc;
+
+	rc = get_array(d, msg, "", member, PROTO_MAX_RECS, 1, &arr);
+	if (rc)
+		return rc;
+	nrec = json_array_size(arr);
+	nmsg = with_result ? count_msgs(arr) : 0;
+	/* one block: records, then every record's messages; freed as recs */
+	out->recs = calloc(1, nrec * sizeof(*out->recs) + nmsg * sizeof(*next));
+	if (!out->recs)
+		return fail(d, GW_EINTERNAL, "out of memory for %zu records", nrec);
+	out->nrec = nrec;
+	next = (struct gw_msgtext *)(out->recs + nrec);
+	json_array_foreach(arr, i, item) {
+		snprintf(where, sizeof(where), "%s[%zu]", member, i);
+		rc = decode_rec(d, item, where, with_result, &out->recs[i], &next);
+		if (rc)
+			return rc;
+	}
+	return GW_OK;
+}
+
+/* msg: the publish object itself (the envelope's body, or the bare root) */
+static int decode_body(struct dec *d, json_t *msg, const char *key_hint,
+		       struct gw_pub *out)
+{
+	char q[PROTO_QUOTE_MAX + 4];
+	const char *s;
+	int rc;
+
+	rc = get_str(d, msg, "", "type", 1, SIZE_MAX, 1, &s);
+	if (rc)
+		return rc;
+	out->type = proto_parse_type(s);
+	if (out->type < 0)
+		return fail_at(d, "", "type",
+			       "unknown type \"%s\" (expected status, records, "
+			       "validation, notification or reset)", quote(q, s));
+	rc = decode_key(d, msg, key_hint, out);
+	if (!rc)
+		rc = decode_id(d, msg, out);
+	if (rc)
+		return rc;
+
+	switch (out->type) {
+	case GW_PUB_STATUS:
+		return decode_status(d, msg, out);
+	case GW_PUB_RECORDS:
+		return decode_recs(d, msg, "records", 0, out);
+	case GW_PUB_VALIDATION:
+		return decode_recs(d, msg, "results", 1, out);
+	case GW_PUB_NOTIFICATION:
+		return get_str(d, msg, "", "notification", 0, GW_TEXT_MAX, 1,
+			       &out->notification);
+	default: /* GW_PUB_RESET carries nothing else */
+		return GW_OK;
+	}
+}
+
+int proto_decode_publish(const char *buf, size_t len, size_t max,
+			 const char *key_hint, struct gw_pub *out,
+			 char *err, size_t errlen)
+{
+	struct dec d = { err, errlen };
+	json_error_t je;
+	json_t *msg, *body;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->status = GW_ST_NONE;
+	if (err && errlen)
+		err[0] = '\0';
+	/* before parsing: an oversized body must not cost a parse */
+	if (max && len > max)
+		return fail(&d, GW_ETOOBIG, "publish is %zu bytes, limit %zu",
+			    len, max);
+	/* jansson also rejects invalid UTF-8, \u0000 and trailing garbage */
+	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!out->root)
+		return fail(&d, GW_EJSON, "not valid JSON: %s (line %d, column %d)",
+			    je.text, je.line, je.column);
+	if (!json_is_object(out->root)) {
+		rc = fail(&d, GW_EJSON, "publish must be a JSON object, got %s",
+			  json_type_name(out->root));
+		goto fail;
+	}
+	/* an object with a "body" object is an envelope; anything else is bare */
+	msg = out->root;
+	body = json_object_get(msg, "body");
+	if (json_is_object(body)) {
+		rc = decode_envelope(&d, msg, out);
+		if (rc)
+			goto fail;
+		msg = body;
+	}
+	/* unknown members are ignored, so newer backends can add fields */
+	rc = decode_body(&d, msg, key_hint, out);
+	if (rc)
+		goto fail;
+	return GW_OK;
+fail:
+	proto_pub_free(out);
+	return rc;
+}
+
+void proto_pub_free(struct gw_pub *p)
+{
+	if (!p)
+		return;
+	json_decref(p->root);
+	free(p->recs); /* the messages live in the same block */
+	memset(p, 0, sizeof(*p));
+	p->status = GW_ST_NONE;
+}
+
+/* ---- state and encoding ---- */
+
+void proto_state_clear(struct gw_state *st)
+{
+	size_t i;
+
+	if (!st)
+		return;
+	free(st->notification);
+	st->notification = NULL;
+	for (i = 0; i < st->ntop && i < GW_TOP_MSGS; i++) {
+		free(st->top[i].text);
+		free(st->top[i].column);
+	}
+	memset(st->top, 0, sizeof(st->top));
+	memset(st->kinds, 0, sizeof(st->kinds));
+	st->ntop = 0;
+	st->nkinds = 0;
+}
+
+void proto_iso8601(int64_t ms, char out[32])
+{
+	int64_t secs = ms / 1000, rem = ms % 1000;
+	time_t t;
+	struct tm tm;
+	size_t n;
+
+	if (rem < 0) { /* floor, so -1 ms is 23:59:59.999 of the day before */
+		rem += 1000;
+		secs--;
+	}
+	t = (time_t)secs;
+	if (!gmtime_r(&t, &tm)) {
+		out[0] = '\0';
+		return;
+	}
+	/* strftime bounds the year's width, which gcc cannot see through %d */
+	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (n == 0 || n + 6 > 32) {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out + n, 32 - n, ".%03dZ", (int)rem);
+}
+
+static const struct gw_kind_sum *find_kind(const struct gw_state *st,
+					   const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < st->nkinds && i < GW_MAX_KINDS; i++)
+		if (strcmp(st->kinds[i].kind, kind) == 0)
+			return &st->kinds[i];
+	return NULL;
+}
+
+/* computed here rather than via summary.c so that proto links alone */
+static int64_t kind_unknown(const struct gw_kind_sum *k)
+{
+	return k ? k->all - k->known : 0;
+}
+
+static int64_t kind_issues(const struct gw_kind_sum *k)
+{
+	return k ? k->known - k->pass - k->warning : 0;
+}
+
+static int64_t kind_all(const struct gw_kind_sum *k)
+{
+	return k ? k->all : 0;
+}
+
+/*
+ * json_object_set_new() that remembers a failure, so an encoder builds the
+ * whole document and checks once. set_new releases val even on failure and
+ * rejects a NULL val (an allocation that failed).
+ */
+static void put(json_t *obj, const char *key, json_t *val, int *ok)
+{
+	if (json_object_set_new(obj, key, val) != 0)
+		*ok = 0;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *int_json(int64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static json_t *status_json(const struct gw_state *st)
+{
+	return str_or_null(proto_status_name(st->status));
+}
+
+static json_t *notification_json(const struct gw_state *st)
+{
+	return json_string(st->notification ? st->notification : "");
+}
+
+/* JSON_COMPACT dump of doc when every put succeeded; consumes doc */
+static char *dump(json_t *doc, int ok)
+{
+	char *s = ok && doc ?
+		json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(doc);
+	return s;
+}
+
+static json_t *kind_json(const struct gw_kind_sum *k)
+{
+	json_t *o = json_object();
+	int ok = o != NULL;
+
+	put(o, "all", int_json(k->all), &ok);
+	put(o, "known", int_json(k->known), &ok);
+	put(o, "unknown", int_json(kind_unknown(k)), &ok);
+	put(o, "pass", int_json(k->pass), &ok);
+	put(o, "warning", int_json(k->warning), &ok);
+	put(o, "error", int_json(k->error), &ok);
+	put(o, "issues", int_json(kind_issues(k)), &ok);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *top_json(const struct gw_top_msg *t)
+{
+	json_t *o = json_object();
+	int ok = o != NULL;
+
+	put(o, "kind", json_string(t->kind), &ok);
+	put(o, "text", json_string(t->text ? t->text : ""), &ok);
+	put(o, "column", str_or_null(t->column), &ok);
+	put(o, "count", int_json(t->count), &ok);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *proto_summary_json(const struct gw_state *st)
+{
+	json_t *sum = json_object(), *msgs = json_array();
+	int ok = sum && msgs;
+	size_t i;
+
+	for (i = 0; ok && i < st->nkinds && i < GW_MAX_KINDS; i++)
+		put(sum, st->kinds[i].kind, kind_json(&st->kinds[i]), &ok);
+	for (i = 0; ok && i < st->ntop && i < GW_TOP_MSGS; i++)
+		if (json_array_append_new(msgs, top_json(&st->top[i])) != 0)
+			ok = 0;
+	put(sum, "messages", msgs, &ok);
+	if (!ok) {
+		json_decref(sum);
+		return NULL;
+	}
+	return sum;
+}
+
+/* "" while the submission has no records at all, else the counts object */
+static json_t *legacy_validation(const struct gw_state *st)
+{
+	const struct gw_kind_sum *a = find_kind(st, "animal");
+	const struct gw_kind_sum *s = find_kind(st, "sample");
+	json_t *o;
+	size_t i;
+	int ok = 1, any = 0;
+
+	for (i = 0; i < st->nkinds && i < GW_MAX_KINDS; i++)
+		any |= st->kinds[i].all > 0;
+	if (!any)
+		return json_string("");
+	o = json_object();
+	ok = o != NULL;
+	put(o, "animals", int_json(kind_all(a)), &ok);
+	put(o, "samples", int_json(kind_all(s)), &ok);
+	put(o, "animal_unkn", int_json(kind_unknown(a)), &ok);
+	put(o, "sample_unkn", int_json(kind_unknown(s)), &ok);
+	put(o, "animal_issues", int_json(kind_issues(a)), &ok);
+	put(o, "sample_issues", int_json(kind_issues(s)), &ok);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *proto_encode_legacy(const struct gw_state *st)
+{
+	json_t *doc = json_object();
+	int ok = doc != NULL;
+
+	put(doc, "message", status_json(st), &ok);
+	put(doc, "notification_message", notification_json(st), &ok);
+	put(doc, "validation_message", legacy_validation(st), &ok);
+	return dump(doc, ok);
+}
+
+/* "op","submission","epoch","seq": the head of events and snapshots */
+static json_t *frame_head(const char *op, const struct gw_state *st,
+			  const char *epoch, int *ok)
+{
+	json_t *doc = json_object();
+
+	*ok = doc != NULL;
+	put(doc, "op", json_string(op), ok);
+	put(doc, "submission", json_string(st->key), ok);
+	put(doc, "epoch", str_or_null(epoch), ok);
+	put(doc, "seq", int_json((int64_t)st->seq), ok);
+	return doc;
+}
+
+/* "status","notification","summary": the same in every document */
+static void put_state(json_t *doc, const struct gw_state *st, int *ok)
+{
+	put(doc, "status", status_json(st), ok);
+	put(doc, "notification", notification_json(st), ok);
+	put(doc, "summary", proto_summary_json(st), ok);
+}
+
+/*
+ * The event is stored and replayed as is, so it carries the full state after
+ * the change, not a delta. at NULL or "": st->updated_at is used.
+ */
+char *proto_encode_event(const struct gw_state *st, const char *epoch,
+			 int type, const char *at)
+{
+	int ok;
+	json_t *doc = frame_head("event", st, epoch, &ok);
+
+	put(doc, "type", str_or_null(proto_type_name(type)), &ok);
+	put_state(doc, st, &ok);
+	put(doc, "at", str_or_null(at && *at ? at : st->updated_at), &ok);
+	return dump(doc, ok);
+}
+
+/* updated_at is null for a submission never published to */
+char *proto_encode_snapshot(const struct gw_state *st, const char *epoch)
+{
+	int ok;
+	json_t *doc = frame_head("snapshot", st, epoch, &ok);
+
+	put_state(doc, st, &ok);
+	put(doc, "updated_at", str_or_null(st->updated_at), &ok);
+	return dump(doc, ok);
+}
+
+json_t *proto_state_json(const struct gw_state *st, const char *epoch)
+{
+	json_t *doc = json_object();
+	int ok = doc != NULL;
+
+	put(doc, "submission", json_string(st->key), &ok);
+	put(doc, "exists", json_boolean(st->exists), &ok);
+	put_state(doc, st, &ok);
+	put(doc, "epoch", str_or_null(epoch), &ok);
+	put(doc, "seq", int_json((int64_t)st->seq), &ok);
+	put(doc, "updated_at", str_or_null(st->updated_at), &ok);
+	if (!ok) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
