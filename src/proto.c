@@ -455,7 +455,7 @@ static int decode_rec(struct dec *d, json_t *item, const char *where,
 		      int with_result, struct gw_rec *r,
 		      struct gw_msgtext **next)
 {
-	char q[PROTO_QUOTE_MAX + 4], mwhere[64];
+	char q[PROTO_QUOTE_MAX + 4], mwhere[96]; /* where + ".messages[N]" */
 	const char *s, *why;
 	json_t *msgs, *m;
 	size_t j;
@@ -600,8 +600,13 @@ int proto_decode_publish(const char *buf, size_t len, size_t max,
 	if (max && len > max)
 		return fail(&d, GW_ETOOBIG, "publish is %zu bytes, limit %zu",
 			    len, max);
-	/* jansson also rejects invalid UTF-8, \u0000 and trailing garbage */
-	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	/*
+	 * jansson also rejects invalid UTF-8, \u0000 and trailing garbage.
+	 * JSON_DECODE_ANY lets a scalar through to the clearer "must be a JSON
+	 * object" reason below; it is still GW_EJSON.
+	 */
+	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+			       &je);
 	if (!out->root)
 		return fail(&d, GW_EJSON, "not valid JSON: %s (line %d, column %d)",
 			    je.text, je.line, je.column);

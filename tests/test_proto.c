@@ -1,0 +1,782 @@
+/*
+ * Unit tests for proto.c: key/kind/status/result parsing tables, decoding of
+ * every publish type (bare and enveloped) and every error class with its
+ * exact gw_err code, and the encoders (legacy frame byte for byte; events,
+ * snapshots and the REST document parsed back with jansson).
+ * Exit status 0 = pass. Links proto.c and jansson only.
+ */
+#include "proto.h"
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static int decode(const char *json, const char *hint, struct gw_pub *p,
+		  char *err, size_t errlen)
+{
+	return proto_decode_publish(json, strlen(json), 1 << 20, hint, p, err,
+				    errlen);
+}
+
+static int all_zero(const void *mem, size_t n)
+{
+	const unsigned char *b = mem;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * A publish that must fail with code; the reason must contain want (the field
+ * path, usually) and *out must need no freeing.
+ */
+#define EXPECT_FAIL(json, hint, code, want) \
+	expect_fail_(__LINE__, json, hint, code, want)
+static void expect_fail_(int line, const char *json, const char *hint,
+			 int code, const char *want)
+{
+	struct gw_pub p;
+	char err[256];
+	int rc;
+
+	memset(&p, 0xa5, sizeof(p)); /* decode must zero it */
+	rc = decode(json, hint, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, code);
+	CHECK(p.root == NULL && p.recs == NULL && p.nrec == 0);
+	CHECK(p.id == NULL && p.from == NULL && p.notification == NULL);
+	CHECK(err[0] != '\0');
+	if (!strstr(err, want))
+		fprintf(stderr, "line %d: reason \"%s\" lacks \"%s\"\n", line,
+			err, want);
+	CHECK(strstr(err, want) != NULL);
+	if (rc == GW_OK)
+		proto_pub_free(&p);
+}
+
+/* parse a malloc'd encoder output back; frees s */
+static json_t *parse_back(char *s)
+{
+	json_t *j;
+
+	CHECK(s != NULL);
+	if (!s)
+		return NULL;
+	j = json_loads(s, 0, NULL);
+	CHECK(j != NULL);
+	free(s);
+	return j;
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+static long long jint(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	CHECK(json_is_integer(v));
+	return json_integer_value(v);
+}
+
+/* ---- tables ---- */
+
+static void test_keys(void)
+{
+	static const struct { const char *s; int ok; } t[] = {
+		{ "42", 1 }, { "a", 1 }, { "A-b_c.9", 1 }, { "...", 1 },
+		{ ".hidden", 1 }, { "a..b", 1 }, { "-", 1 },
+		{ "", 0 }, { ".", 0 }, { "..", 0 }, { "a/b", 0 }, { "a b", 0 },
+		{ "a%2F", 0 }, { "a\\b", 0 }, { "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87", 0 },
+		{ "caf\xc3\xa9", 0 }, { "a\n", 0 }, { "a?b", 0 }, { "a#b", 0 },
+	};
+	char k[80];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (proto_key_valid(t[i].s, strlen(t[i].s)) != t[i].ok)
+			fprintf(stderr, "key \"%s\"\n", t[i].s);
+		CHECK_EQ_INT(proto_key_valid(t[i].s, strlen(t[i].s)), t[i].ok);
+	}
+	memset(k, 'x', sizeof(k));
+	CHECK_EQ_INT(proto_key_valid(k, 64), 1);
+	CHECK_EQ_INT(proto_key_valid(k, 65), 0);
+	/* n bounds the key: bytes after it do not matter */
+	CHECK_EQ_INT(proto_key_valid("ab/", 2), 1);
+	CHECK_EQ_INT(proto_key_valid(NULL, 0), 0);
+}
+
+static void test_kinds(void)
+{
+	static const struct { const char *s; int ok; } t[] = {
+		{ "animal", 1 }, { "sample", 1 }, { "plot_2", 1 }, { "x", 1 },
+		{ "", 0 }, { "Animal", 0 }, { "SAMPLE", 0 }, { "a-b", 0 },
+		{ "a b", 0 }, { "a.b", 0 }, { "messages", 0 },
+		{ "0123456789abcdef0123456789abcdef", 1 },
+		{ "0123456789abcdef0123456789abcdefg", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (proto_kind_valid(t[i].s) != t[i].ok)
+			fprintf(stderr, "kind \"%s\"\n", t[i].s);
+		CHECK_EQ_INT(proto_kind_valid(t[i].s), t[i].ok);
+	}
+	CHECK_EQ_INT(proto_kind_valid(NULL), 0);
+}
+
+static void test_statuses(void)
+{
+	static const struct { const char *s; int st; } t[] = {
+		{ "Waiting", GW_ST_WAITING }, { "loaded", GW_ST_LOADED },
+		{ "LOADED", GW_ST_LOADED }, { "Submitted", GW_ST_SUBMITTED },
+		{ "error", GW_ST_ERROR }, { "Need Revision", GW_ST_NEED_REVISION },
+		{ "need_revision", GW_ST_NEED_REVISION },
+		{ "NEED_REVISION", GW_ST_NEED_REVISION },
+		{ "NEED REVISION", GW_ST_NEED_REVISION },
+		{ "Need-Revision", GW_ST_NEED_REVISION },
+		{ "ready", GW_ST_READY }, { "Completed", GW_ST_COMPLETED },
+		{ "", -1 }, { "Done", -1 }, { "Need  Revision", -1 },
+		{ "NeedRevision", -1 }, { "Need_ Revision", -1 }, { " Loaded", -1 },
+		{ "Loaded ", -1 }, { "Load", -1 }, { "Loadedx", -1 },
+		{ "Need Revision_", -1 }, { "need.revision", -1 },
+	};
+	size_t i;
+	int st;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (proto_parse_status(t[i].s) != t[i].st)
+			fprintf(stderr, "status \"%s\"\n", t[i].s);
+		CHECK_EQ_INT(proto_parse_status(t[i].s), t[i].st);
+	}
+	CHECK_EQ_INT(proto_parse_status(NULL), -1);
+	/* output is always the display form, and it parses back */
+	for (st = 0; st < GW_ST_COUNT; st++)
+		CHECK_EQ_INT(proto_parse_status(proto_status_name(st)), st);
+	CHECK_EQ_STR(proto_status_name(GW_ST_NEED_REVISION), "Need Revision");
+	CHECK_EQ_STR(proto_status_name(GW_ST_NONE), NULL);
+	CHECK_EQ_STR(proto_status_name(GW_ST_COUNT), NULL);
+}
+
+static void test_results_types_errs(void)
+{
+	CHECK_EQ_INT(proto_parse_result("Pass"), GW_RES_PASS);
+	CHECK_EQ_INT(proto_parse_result("pass"), GW_RES_PASS);
+	CHECK_EQ_INT(proto_parse_result("WARNING"), GW_RES_WARNING);
+	CHECK_EQ_INT(proto_parse_result("eRRor"), GW_RES_ERROR);
+	CHECK_EQ_INT(proto_parse_result("Fine"), -1);
+	CHECK_EQ_INT(proto_parse_result(""), -1);
+	CHECK_EQ_INT(proto_parse_result("Unknown"), -1);
+	CHECK_EQ_INT(proto_parse_result("Passed"), -1);
+	CHECK_EQ_STR(proto_result_name(GW_RES_WARNING), "Warning");
+	CHECK_EQ_STR(proto_result_name(GW_RES_UNKNOWN), NULL);
+
+	CHECK_EQ_INT(proto_parse_type("validation"), GW_PUB_VALIDATION);
+	CHECK_EQ_INT(proto_parse_type("reset"), GW_PUB_RESET);
+	CHECK_EQ_INT(proto_parse_type("Status"), -1);
+	CHECK_EQ_STR(proto_type_name(GW_PUB_NOTIFICATION), "notification");
+	CHECK_EQ_STR(proto_type_name(GW_PUB_COUNT), NULL);
+
+	CHECK_EQ_INT(proto_http_status(GW_OK), 200);
+	CHECK_EQ_INT(proto_http_status(GW_EJSON), 400);
+	CHECK_EQ_INT(proto_http_status(GW_EINVAL), 422);
+	CHECK_EQ_INT(proto_http_status(GW_ETOOBIG), 413);
+	CHECK_EQ_INT(proto_http_status(GW_EINTERNAL), 500);
+	CHECK_EQ_STR(proto_err_name(GW_EJSON), "bad_json");
+	CHECK_EQ_STR(proto_err_name(GW_EINVAL), "invalid");
+	CHECK_EQ_STR(proto_err_name(GW_ETOOBIG), "too_large");
+	CHECK_EQ_STR(proto_err_name(GW_EINTERNAL), "internal");
+}
+
+static void test_iso8601(void)
+{
+	char out[32];
+
+	proto_iso8601(1795494135123LL, out);
+	CHECK_EQ_STR(out, "2026-11-24T04:22:15.123Z");
+	proto_iso8601(0, out);
+	CHECK_EQ_STR(out, "1970-01-01T00:00:00.000Z");
+	proto_iso8601(-1, out);
+	CHECK_EQ_STR(out, "1969-12-31T23:59:59.999Z");
+}
+
+/* ---- decoding, accepted ---- */
+
+#define ENV_OPEN "{\"from\":\"importer\",\"to\":\"statusgate\"," \
+	"\"datetime\":\"2026-11-24T04:22:15Z\",\"body\":"
+#define ENV_CLOSE "}"
+
+/* decodes bare, then wrapped in an envelope; checks what both share */
+static void decode_both(const char *body, int type, struct gw_pub *bare,
+			struct gw_pub *env)
+{
+	char err[256], *wrapped;
+	size_t n = strlen(ENV_OPEN) + strlen(body) + strlen(ENV_CLOSE) + 1;
+	int rc;
+
+	rc = decode(body, NULL, bare, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "bare %s: %s\n", body, err);
+	CHECK_EQ_INT(rc, GW_OK);
+	CHECK_EQ_INT(bare->type, type);
+	CHECK_EQ_STR(bare->key, "42");
+	CHECK(bare->from == NULL);
+
+	wrapped = malloc(n);
+	snprintf(wrapped, n, "%s%s%s", ENV_OPEN, body, ENV_CLOSE);
+	rc = decode(wrapped, NULL, env, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "enveloped %s: %s\n", body, err);
+	CHECK_EQ_INT(rc, GW_OK);
+	CHECK_EQ_INT(env->type, type);
+	CHECK_EQ_STR(env->key, "42");
+	CHECK_EQ_STR(env->from, "importer");
+	free(wrapped);
+}
+
+static void test_decode_types(void)
+{
+	struct gw_pub b, e;
+	int i;
+
+	decode_both("{\"type\":\"status\",\"submission\":\"42\","
+		    "\"status\":\"need_revision\",\"notification\":\"Data loaded\","
+		    "\"id\":\"job-7\",\"future\":[1,2]}", GW_PUB_STATUS, &b, &e);
+	CHECK_EQ_INT(b.status, GW_ST_NEED_REVISION);
+	CHECK_EQ_INT(e.status, GW_ST_NEED_REVISION);
+	CHECK_EQ_STR(b.notification, "Data loaded");
+	CHECK_EQ_STR(e.notification, "Data loaded");
+	CHECK_EQ_STR(b.id, "job-7");
+	CHECK_EQ_STR(e.id, "job-7");
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+	CHECK(b.root == NULL && b.recs == NULL);
+
+	/* notification is optional on a status publish */
+	decode_both("{\"type\":\"status\",\"submission\":\"42\",\"status\":\"Ready\"}",
+		    GW_PUB_STATUS, &b, &e);
+	CHECK_EQ_INT(b.status, GW_ST_READY);
+	CHECK(b.notification == NULL && e.notification == NULL && b.id == NULL);
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+
+	decode_both("{\"type\":\"records\",\"submission\":\"42\",\"records\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\"},"
+		    "{\"kind\":\"sample\",\"name\":\"s 1\",\"status\":\"Pass\"}]}",
+		    GW_PUB_RECORDS, &b, &e);
+	CHECK_EQ_INT(b.nrec, 2);
+	CHECK_EQ_INT(e.nrec, 2);
+	CHECK_EQ_STR(b.recs[0].kind, "animal");
+	CHECK_EQ_STR(b.recs[0].name, "a1");
+	CHECK_EQ_STR(e.recs[1].kind, "sample");
+	CHECK_EQ_STR(e.recs[1].name, "s 1");
+	/* records carry no result even if a member says so */
+	CHECK_EQ_INT(b.recs[1].result, GW_RES_UNKNOWN);
+	CHECK(b.recs[1].nmsg == 0 && b.recs[1].msgs == NULL);
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+
+	decode_both("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\",\"status\":\"Error\","
+		    " \"messages\":[{\"text\":\"bad date\",\"column\":\"birth\"},"
+		    "              {\"text\":\"no sex\",\"column\":null},"
+		    "              {\"text\":\"odd\"}]},"
+		    "{\"kind\":\"animal\",\"name\":\"a2\",\"status\":\"pass\"},"
+		    "{\"kind\":\"sample\",\"name\":\"s1\",\"status\":\"WARNING\","
+		    " \"messages\":[{\"text\":\"late\",\"column\":\"\"}]}]}",
+		    GW_PUB_VALIDATION, &b, &e);
+	for (i = 0; i < 2; i++) {
+		struct gw_pub *p = i ? &e : &b;
+
+		CHECK_EQ_INT(p->nrec, 3);
+		CHECK_EQ_INT(p->recs[0].result, GW_RES_ERROR);
+		CHECK_EQ_INT(p->recs[0].nmsg, 3);
+		CHECK_EQ_STR(p->recs[0].msgs[0].text, "bad date");
+		CHECK_EQ_STR(p->recs[0].msgs[0].column, "birth");
+		CHECK_EQ_STR(p->recs[0].msgs[1].text, "no sex");
+		CHECK(p->recs[0].msgs[1].column == NULL);
+		CHECK(p->recs[0].msgs[2].column == NULL);
+		CHECK_EQ_INT(p->recs[1].result, GW_RES_PASS);
+		CHECK(p->recs[1].nmsg == 0 && p->recs[1].msgs == NULL);
+		CHECK_EQ_INT(p->recs[2].result, GW_RES_WARNING);
+		CHECK_EQ_INT(p->recs[2].nmsg, 1);
+		CHECK_EQ_STR(p->recs[2].msgs[0].text, "late");
+		CHECK_EQ_STR(p->recs[2].msgs[0].column, "");
+	}
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+
+	decode_both("{\"type\":\"notification\",\"submission\":\"42\","
+		    "\"notification\":\"Validation started\"}",
+		    GW_PUB_NOTIFICATION, &b, &e);
+	CHECK_EQ_STR(b.notification, "Validation started");
+	CHECK_EQ_STR(e.notification, "Validation started");
+	CHECK_EQ_INT(b.status, GW_ST_NONE);
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+
+	decode_both("{\"type\":\"reset\",\"submission\":\"42\"}", GW_PUB_RESET,
+		    &b, &e);
+	CHECK(b.nrec == 0 && b.recs == NULL && b.notification == NULL);
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+
+	/* numeric submission from legacy backends */
+	decode_both("{\"type\":\"reset\",\"submission\":42}", GW_PUB_RESET, &b, &e);
+	proto_pub_free(&b);
+	proto_pub_free(&e);
+}
+
+static void test_decode_key_hint(void)
+{
+	struct gw_pub p;
+	char err[256];
+
+	CHECK_EQ_INT(decode("{\"type\":\"reset\"}", "abc", &p, err, sizeof(err)),
+		     GW_OK);
+	CHECK_EQ_STR(p.key, "abc");
+	proto_pub_free(&p);
+	CHECK_EQ_INT(decode("{\"type\":\"reset\",\"submission\":\"abc\"}", "abc",
+			    &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_STR(p.key, "abc");
+	proto_pub_free(&p);
+	CHECK_EQ_INT(decode("{\"type\":\"reset\",\"submission\":17}", "17",
+			    &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_STR(p.key, "17");
+	proto_pub_free(&p);
+
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"abc\"}", "abd",
+		    GW_EINVAL, "submission: \"abc\" does not match");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":17}", "18",
+		    GW_EINVAL, "does not match");
+	EXPECT_FAIL("{\"type\":\"reset\"}", "a/b", GW_EINVAL, "routing key");
+	EXPECT_FAIL("{\"type\":\"reset\"}", NULL, GW_EINVAL, "submission: missing");
+}
+
+/* ---- decoding, rejected: every class with its code ---- */
+
+static void test_decode_errors(void)
+{
+	struct gw_pub p;
+	static const char small[] = "{\"type\":\"reset\",\"submission\":\"4\"}";
+	char err[256], big[128], *longtext;
+	size_t n;
+	int rc, i;
+
+	/* JSON level: 400 */
+	EXPECT_FAIL("hello", NULL, GW_EJSON, "not valid JSON");
+	EXPECT_FAIL("", NULL, GW_EJSON, "not valid JSON");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"42\"", NULL, GW_EJSON,
+		    "not valid JSON");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"42\"} x", NULL,
+		    GW_EJSON, "not valid JSON");
+	EXPECT_FAIL("[{\"type\":\"reset\",\"submission\":\"42\"}]", NULL,
+		    GW_EJSON, "got array");
+	EXPECT_FAIL("\"reset\"", NULL, GW_EJSON, "got string");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"4\xff\"}", NULL,
+		    GW_EJSON, "not valid JSON");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"42\",\"type\":\"reset\"}",
+		    NULL, GW_EJSON, "duplicate");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"4\\u00002\"}", NULL,
+		    GW_EJSON, "not valid JSON");
+
+	/* the reason stays printable ASCII even when jansson quotes raw bytes */
+	rc = decode("{\"type\":\xc3\x28}", NULL, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, GW_EJSON);
+	for (n = 0; err[n]; n++)
+		CHECK(err[n] >= 0x20 && err[n] <= 0x7e);
+
+	/* size: 413, checked before parsing (this one is not even JSON) */
+	memset(big, '{', sizeof(big));
+	memset(&p, 0x5a, sizeof(p));
+	rc = proto_decode_publish(big, sizeof(big), 100, NULL, &p, err,
+				  sizeof(err));
+	CHECK_EQ_INT(rc, GW_ETOOBIG);
+	CHECK_EQ_STR(err, "publish is 128 bytes, limit 100");
+	CHECK(p.root == NULL && p.recs == NULL);
+	n = strlen(small);
+	rc = proto_decode_publish(small, n, n, NULL, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, GW_OK); /* exactly at the limit is fine */
+	proto_pub_free(&p);
+
+	/* content: 422 */
+	EXPECT_FAIL("{\"submission\":\"42\"}", NULL, GW_EINVAL, "type: missing");
+	EXPECT_FAIL("{\"type\":7,\"submission\":\"42\"}", NULL, GW_EINVAL,
+		    "type: expected a string, got integer");
+	EXPECT_FAIL("{\"type\":\"delete\",\"submission\":\"42\"}", NULL, GW_EINVAL,
+		    "type: unknown type \"delete\"");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"a/b\"}", NULL, GW_EINVAL,
+		    "submission: \"a/b\" is not a valid key");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"..\"}", NULL, GW_EINVAL,
+		    "submission:");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"\"}", NULL, GW_EINVAL,
+		    "submission:");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":-3}", NULL, GW_EINVAL,
+		    "submission: expected a string or a non-negative integer");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":4.5}", NULL, GW_EINVAL,
+		    "got number");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"42\",\"id\":\"\"}", NULL,
+		    GW_EINVAL, "id: must not be empty");
+	EXPECT_FAIL("{\"type\":\"reset\",\"submission\":\"42\",\"id\":\"a\\tb\"}",
+		    NULL, GW_EINVAL, "id: must be printable");
+
+	EXPECT_FAIL("{\"type\":\"status\",\"submission\":\"42\"}", NULL,
+		    GW_EINVAL, "status: missing");
+	EXPECT_FAIL("{\"type\":\"status\",\"submission\":\"42\",\"status\":\"Done\"}",
+		    NULL, GW_EINVAL, "status: unknown status \"Done\"");
+	EXPECT_FAIL("{\"type\":\"status\",\"submission\":\"42\",\"status\":null}",
+		    NULL, GW_EINVAL, "status: expected a string, got null");
+	EXPECT_FAIL("{\"type\":\"status\",\"submission\":\"42\",\"status\":\"Ready\","
+		    "\"notification\":5}", NULL, GW_EINVAL,
+		    "notification: expected a string");
+
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\",\"records\":[]}",
+		    NULL, GW_EINVAL, "records: must not be empty");
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\",\"records\":{}}",
+		    NULL, GW_EINVAL, "records: expected an array, got object");
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\"}", NULL,
+		    GW_EINVAL, "records: missing");
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\",\"records\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\"},{\"kind\":\"animal\"}]}",
+		    NULL, GW_EINVAL, "records[1].name: missing");
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\",\"records\":["
+		    "{\"kind\":\"animal\",\"name\":\"\"}]}",
+		    NULL, GW_EINVAL, "records[0].name: must not be empty");
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\",\"records\":["
+		    "{\"kind\":\"Animal\",\"name\":\"a1\"}]}", NULL, GW_EINVAL,
+		    "records[0].kind: \"Animal\" is not a valid kind: only lower case");
+	EXPECT_FAIL("{\"type\":\"records\",\"submission\":\"42\",\"records\":["
+		    "\"a1\"]}", NULL, GW_EINVAL,
+		    "records[0]: expected an object, got string");
+
+	/* the reason quoted in the task, to the byte */
+	rc = decode("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a0\",\"status\":\"Pass\"},"
+		    "{\"kind\":\"animal\",\"name\":\"a1\",\"status\":\"Pass\"},"
+		    "{\"kind\":\"animal\",\"name\":\"a2\",\"status\":\"Pass\"},"
+		    "{\"kind\":\"animal\",\"name\":\"a3\",\"status\":\"Fine\"}]}",
+		    NULL, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, GW_EINVAL);
+	CHECK_EQ_STR(err, "results[3].status: unknown result \"Fine\" "
+		     "(expected Pass, Warning or Error)");
+	CHECK(all_zero(&p.root, sizeof(p.root)) && p.recs == NULL);
+
+	EXPECT_FAIL("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\"}]}", NULL, GW_EINVAL,
+		    "results[0].status: missing");
+	EXPECT_FAIL("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\",\"status\":\"Error\","
+		    "\"messages\":[{\"text\":\"ok\"},{\"text\":12}]}]}", NULL,
+		    GW_EINVAL, "results[0].messages[1].text: expected a string, got integer");
+	EXPECT_FAIL("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\",\"status\":\"Error\","
+		    "\"messages\":[{\"column\":\"c\"}]}]}", NULL,
+		    GW_EINVAL, "results[0].messages[0].text: missing");
+	EXPECT_FAIL("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\",\"status\":\"Error\","
+		    "\"messages\":[{\"text\":\"t\",\"column\":[]}]}]}", NULL,
+		    GW_EINVAL, "results[0].messages[0].column: expected a string");
+	EXPECT_FAIL("{\"type\":\"validation\",\"submission\":\"42\",\"results\":["
+		    "{\"kind\":\"animal\",\"name\":\"a1\",\"status\":\"Error\","
+		    "\"messages\":\"bad\"}]}", NULL,
+		    GW_EINVAL, "results[0].messages: expected an array");
+
+	/* 65 messages on one result: too many */
+	{
+		char buf[4096];
+		size_t off;
+
+		off = (size_t)snprintf(buf, sizeof(buf),
+				       "{\"type\":\"validation\",\"submission\":\"42\","
+				       "\"results\":[{\"kind\":\"animal\",\"name\":\"a\","
+				       "\"status\":\"Error\",\"messages\":[");
+		for (i = 0; i < 65; i++)
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+						"%s{\"text\":\"m%d\"}", i ? "," : "", i);
+		snprintf(buf + off, sizeof(buf) - off, "]}]}");
+		EXPECT_FAIL(buf, NULL, GW_EINVAL,
+			    "results[0].messages: too many items (65, limit 64)");
+	}
+
+	/* overlong notification: GW_TEXT_MAX + 1 bytes */
+	n = GW_TEXT_MAX + 200;
+	longtext = malloc(n);
+	i = snprintf(longtext, n, "{\"type\":\"notification\",\"submission\":\"42\","
+		     "\"notification\":\"");
+	memset(longtext + i, 'x', GW_TEXT_MAX + 1);
+	strcpy(longtext + i + GW_TEXT_MAX + 1, "\"}");
+	EXPECT_FAIL(longtext, NULL, GW_EINVAL,
+		    "notification: too long (4097 bytes, limit 4096)");
+	/* exactly GW_TEXT_MAX is accepted */
+	strcpy(longtext + i + GW_TEXT_MAX, "\"}");
+	CHECK_EQ_INT(decode(longtext, NULL, &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_INT(strlen(p.notification), GW_TEXT_MAX);
+	proto_pub_free(&p);
+	free(longtext);
+
+	EXPECT_FAIL("{\"type\":\"notification\",\"submission\":\"42\"}", NULL,
+		    GW_EINVAL, "notification: missing");
+
+	/* envelope members are checked, and errors inside the body too */
+	EXPECT_FAIL("{\"from\":3,\"body\":{\"type\":\"reset\",\"submission\":\"4\"}}",
+		    NULL, GW_EINVAL, "from: expected a string");
+	EXPECT_FAIL("{\"from\":\"x\",\"body\":{\"type\":\"nope\",\"submission\":\"4\"}}",
+		    NULL, GW_EINVAL, "type: unknown type");
+	/* a "body" that is not an object makes it a bare publish, which lacks type */
+	EXPECT_FAIL("{\"body\":\"x\"}", NULL, GW_EINVAL, "type: missing");
+
+	/* a long user value is cut in the reason */
+	rc = decode("{\"type\":\"status\",\"submission\":\"42\",\"status\":"
+		    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+		    NULL, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, GW_EINVAL);
+	CHECK(strstr(err, "...\"") != NULL);
+
+	/* a tiny reason buffer is still NUL-terminated */
+	rc = decode("{\"type\":\"delete\",\"submission\":\"42\"}", NULL, &p, err, 8);
+	CHECK_EQ_INT(rc, GW_EINVAL);
+	CHECK_EQ_INT(strlen(err), 7);
+}
+
+/* 100,000 records pass; 100,001 are refused */
+static void test_decode_limits(void)
+{
+	static const char head[] = "{\"type\":\"records\",\"submission\":\"42\",\"records\":[";
+	static const char item[] = "{\"kind\":\"animal\",\"name\":\"a\"},";
+	size_t n = sizeof(head) + 100001 * (sizeof(item) - 1) + 4, off, i;
+	char *buf = malloc(n), err[256];
+	struct gw_pub p;
+	int rc;
+
+	off = (size_t)snprintf(buf, n, "%s", head);
+	for (i = 0; i < 100000; i++)
+		off += (size_t)snprintf(buf + off, n - off, "%s", item);
+	strcpy(buf + off - 1, "]}");
+	rc = proto_decode_publish(buf, strlen(buf), 0, NULL, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, GW_OK);
+	CHECK_EQ_INT(p.nrec, 100000);
+	proto_pub_free(&p);
+
+	off--;
+	off += (size_t)snprintf(buf + off, n - off, ",%s", item);
+	strcpy(buf + off - 1, "]}");
+	rc = proto_decode_publish(buf, strlen(buf), 0, NULL, &p, err, sizeof(err));
+	CHECK_EQ_INT(rc, GW_EINVAL);
+	CHECK(strstr(err, "records: too many items (100001, limit 100000)") != NULL);
+	free(buf);
+}
+
+/* ---- encoding ---- */
+
+static void fill_state(struct gw_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	strcpy(st->key, "42");
+	st->exists = 1;
+	st->status = GW_ST_NEED_REVISION;
+	st->notification = strdup("Please fix");
+	strcpy(st->updated_at, "2026-11-24T04:22:15.123Z");
+	st->seq = 26;
+	st->nkinds = 3;
+	strcpy(st->kinds[0].kind, "animal");
+	st->kinds[0].all = 10;
+	st->kinds[0].known = 7;
+	st->kinds[0].pass = 4;
+	st->kinds[0].warning = 1;
+	st->kinds[0].error = 2;
+	strcpy(st->kinds[1].kind, "sample");
+	st->kinds[1].all = 5;
+	strcpy(st->kinds[2].kind, "plot");
+	st->kinds[2].all = 3;
+	st->kinds[2].known = 3;
+	st->kinds[2].error = 3;
+	st->ntop = 2;
+	strcpy(st->top[0].kind, "animal");
+	st->top[0].text = strdup("bad date");
+	st->top[0].column = strdup("birth");
+	st->top[0].count = 2;
+	strcpy(st->top[1].kind, "plot");
+	st->top[1].text = strdup("no area");
+	st->top[1].count = 3;
+}
+
+static void test_legacy(void)
+{
+	struct gw_state st;
+	char *s;
+
+	memset(&st, 0, sizeof(st));
+	strcpy(st.key, "42");
+	st.status = GW_ST_NONE;
+	s = proto_encode_legacy(&st);
+	CHECK_EQ_STR(s, "{\"message\":null,\"notification_message\":\"\","
+		     "\"validation_message\":\"\"}");
+	free(s);
+
+	st.exists = 1;
+	st.status = GW_ST_LOADED;
+	st.notification = strdup("Data loaded");
+	s = proto_encode_legacy(&st);
+	CHECK_EQ_STR(s, "{\"message\":\"Loaded\",\"notification_message\":"
+		     "\"Data loaded\",\"validation_message\":\"\"}");
+	free(s);
+	proto_state_clear(&st);
+	CHECK(st.notification == NULL);
+
+	/* kinds that exist but hold no records still mean "no records" */
+	st.nkinds = 1;
+	strcpy(st.kinds[0].kind, "animal");
+	s = proto_encode_legacy(&st);
+	CHECK(s && strstr(s, "\"validation_message\":\"\"}") != NULL);
+	free(s);
+
+	fill_state(&st);
+	s = proto_encode_legacy(&st);
+	CHECK_EQ_STR(s, "{\"message\":\"Need Revision\",\"notification_message\":"
+		     "\"Please fix\",\"validation_message\":{\"animals\":10,"
+		     "\"samples\":5,\"animal_unkn\":3,\"sample_unkn\":5,"
+		     "\"animal_issues\":2,\"sample_issues\":0}}");
+	free(s);
+
+	/* records of other kinds only: counts object with zeros */
+	st.nkinds = 1;
+	st.kinds[0] = st.kinds[2];
+	s = proto_encode_legacy(&st);
+	CHECK(s && strstr(s, "\"validation_message\":{\"animals\":0,\"samples\":0,"
+			  "\"animal_unkn\":0,\"sample_unkn\":0,"
+			  "\"animal_issues\":0,\"sample_issues\":0}}") != NULL);
+	free(s);
+	proto_state_clear(&st);
+	CHECK(st.ntop == 0 && st.nkinds == 0 && st.top[0].text == NULL);
+}
+
+static void check_summary(json_t *sum)
+{
+	json_t *a = json_object_get(sum, "animal");
+	json_t *plot = json_object_get(sum, "plot");
+	json_t *msgs = json_object_get(sum, "messages");
+	json_t *m;
+
+	CHECK(json_is_object(a) && json_is_object(plot));
+	CHECK_EQ_INT(json_object_size(sum), 4); /* 3 kinds + messages */
+	CHECK_EQ_INT(jint(a, "all"), 10);
+	CHECK_EQ_INT(jint(a, "known"), 7);
+	CHECK_EQ_INT(jint(a, "unknown"), 3);
+	CHECK_EQ_INT(jint(a, "pass"), 4);
+	CHECK_EQ_INT(jint(a, "warning"), 1);
+	CHECK_EQ_INT(jint(a, "error"), 2);
+	CHECK_EQ_INT(jint(a, "issues"), 2);
+	CHECK_EQ_INT(jint(plot, "issues"), 3);
+	CHECK_EQ_INT(jint(json_object_get(sum, "sample"), "unknown"), 5);
+	CHECK(json_is_array(msgs));
+	CHECK_EQ_INT(json_array_size(msgs), 2);
+	m = json_array_get(msgs, 0);
+	CHECK_EQ_STR(jstr(m, "kind"), "animal");
+	CHECK_EQ_STR(jstr(m, "text"), "bad date");
+	CHECK_EQ_STR(jstr(m, "column"), "birth");
+	CHECK_EQ_INT(jint(m, "count"), 2);
+	m = json_array_get(msgs, 1);
+	CHECK(json_is_null(json_object_get(m, "column")));
+	CHECK_EQ_INT(jint(m, "count"), 3);
+}
+
+static void test_event_snapshot_state(void)
+{
+	/* key order as in SPEC 2.2 */
+	static const char event_head[] =
+		"{\"op\":\"event\",\"submission\":\"42\",\"epoch\":\"ep1\","
+		"\"seq\":26,\"type\":\"validation\",\"status\":\"Need Revision\","
+		"\"notification\":\"Please fix\",\"summary\":{\"animal\":{\"all\":10,"
+		"\"known\":7,\"unknown\":3,\"pass\":4,\"warning\":1,\"error\":2,"
+		"\"issues\":2},";
+	struct gw_state st;
+	json_t *j;
+	char *s;
+
+	fill_state(&st);
+
+	s = proto_encode_event(&st, "ep1", GW_PUB_VALIDATION,
+			       "2026-11-24T04:22:16.000Z");
+	CHECK(s && strncmp(s, event_head, strlen(event_head)) == 0);
+	CHECK(s && strstr(s, "\"at\":\"2026-11-24T04:22:16.000Z\"}") != NULL);
+	j = parse_back(s);
+	CHECK_EQ_STR(jstr(j, "op"), "event");
+	CHECK_EQ_STR(jstr(j, "submission"), "42");
+	CHECK_EQ_STR(jstr(j, "epoch"), "ep1");
+	CHECK_EQ_INT(jint(j, "seq"), 26);
+	CHECK_EQ_STR(jstr(j, "type"), "validation");
+	CHECK_EQ_STR(jstr(j, "status"), "Need Revision");
+	CHECK_EQ_STR(jstr(j, "notification"), "Please fix");
+	CHECK_EQ_STR(jstr(j, "at"), "2026-11-24T04:22:16.000Z");
+	check_summary(json_object_get(j, "summary"));
+	json_decref(j);
+
+	/* no "at": the state's updated_at */
+	j = parse_back(proto_encode_event(&st, "ep1", GW_PUB_RESET, NULL));
+	CHECK_EQ_STR(jstr(j, "at"), "2026-11-24T04:22:15.123Z");
+	CHECK_EQ_STR(jstr(j, "type"), "reset");
+	json_decref(j);
+
+	j = parse_back(proto_encode_snapshot(&st, "ep1"));
+	CHECK_EQ_STR(jstr(j, "op"), "snapshot");
+	CHECK_EQ_STR(jstr(j, "submission"), "42");
+	CHECK_EQ_STR(jstr(j, "epoch"), "ep1");
+	CHECK_EQ_INT(jint(j, "seq"), 26);
+	CHECK_EQ_STR(jstr(j, "status"), "Need Revision");
+	CHECK_EQ_STR(jstr(j, "notification"), "Please fix");
+	CHECK_EQ_STR(jstr(j, "updated_at"), "2026-11-24T04:22:15.123Z");
+	CHECK(json_object_get(j, "type") == NULL);
+	check_summary(json_object_get(j, "summary"));
+	json_decref(j);
+
+	j = proto_state_json(&st, "ep1");
+	CHECK(j != NULL);
+	CHECK_EQ_STR(jstr(j, "submission"), "42");
+	CHECK(json_is_true(json_object_get(j, "exists")));
+	CHECK_EQ_STR(jstr(j, "status"), "Need Revision");
+	CHECK_EQ_STR(jstr(j, "epoch"), "ep1");
+	CHECK_EQ_INT(jint(j, "seq"), 26);
+	check_summary(json_object_get(j, "summary"));
+	json_decref(j);
+	proto_state_clear(&st);
+
+	/* a submission never published to */
+	memset(&st, 0, sizeof(st));
+	strcpy(st.key, "new");
+	st.status = GW_ST_NONE;
+	j = parse_back(proto_encode_snapshot(&st, "ep1"));
+	CHECK(json_is_null(json_object_get(j, "status")));
+	CHECK_EQ_STR(jstr(j, "notification"), "");
+	CHECK_EQ_INT(jint(j, "seq"), 0);
+	CHECK(json_is_null(json_object_get(j, "updated_at")));
+	CHECK_EQ_INT(json_object_size(json_object_get(j, "summary")), 1);
+	CHECK_EQ_INT(json_array_size(json_object_get(
+		json_object_get(j, "summary"), "messages")), 0);
+	json_decref(j);
+	j = proto_state_json(&st, "ep1");
+	CHECK(json_is_false(json_object_get(j, "exists")));
+	CHECK(json_is_null(json_object_get(j, "status")));
+	json_decref(j);
+}
+
+int main(void)
+{
+	test_keys();
+	test_kinds();
+	test_statuses();
+	test_results_types_errs();
+	test_iso8601();
+	test_decode_types();
+	test_decode_key_hint();
+	test_decode_errors();
+	test_decode_limits();
+	test_legacy();
+	test_event_snapshot_state();
+	return check_report();
+}
