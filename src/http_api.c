@@ -1,0 +1,598 @@
+/*
+ * HTTP: the publish API, the read API, health, metrics and static files,
+ * service thread only.
+ *
+ * Responses are never written from the request callback: the handler fills
+ * the per-session response (status, type, body) and asks for WRITEABLE; the
+ * first WRITEABLE sends the headers, later ones send the body in chunks, the
+ * last with LWS_WRITE_HTTP_FINAL. A publish is decoded here, queued to the
+ * writer, and answered when the writer hands the committed job back; if the
+ * client hung up meanwhile the job's pending record is simply orphaned.
+ */
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "gateway.h"
+#include "log.h"
+#include "metrics.h"
+#include "proto.h"
+#include "store.h"
+
+#define BODY_CHUNK 16384
+
+/* a publish waiting for its commit; owned by the job (freed when it is
+ * done); wsi is cleared if the connection closes first */
+struct http_pending {
+	struct lws *wsi;
+};
+
+struct http_pss {
+	char path[256];
+	int method;              /* LWSHUMETH_* */
+	unsigned char *body;     /* request body; malloc'd */
+	size_t blen;
+	int too_big;
+	struct http_pending *pending;
+	/* response */
+	int status;
+	const char *ctype;
+	const char *allow;       /* Allow header for 405 */
+	char *resp;              /* malloc'd */
+	size_t rlen, roff;
+	int headers_sent;
+	int close_after;
+};
+
+size_t http_pss_size(void)
+{
+	return sizeof(struct http_pss);
+}
+
+/* ---- responses ---- */
+
+/* takes resp (malloc'd) */
+static int reply(struct lws *wsi, struct http_pss *h, int status,
+		 const char *ctype, char *resp, size_t len)
+{
+	free(h->resp);
+	h->status = status;
+	h->ctype = ctype;
+	h->resp = resp;
+	h->rlen = resp ? len : 0;
+	h->roff = 0;
+	h->headers_sent = 0;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int reply_json(struct lws *wsi, struct http_pss *h, int status, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	json_decref(o);
+	if (!s)
+		return -1;
+	return reply(wsi, h, status, "application/json", s, strlen(s));
+}
+
+static int reply_error(struct lws *wsi, struct http_pss *h, int status,
+		       const char *error, const char *detail)
+{
+	return reply_json(wsi, h, status,
+			  json_pack("{s:s, s:s}", "error", error, "detail", detail));
+}
+
+static int write_headers(struct lws *wsi, struct http_pss *h)
+{
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+		      *end = buf + sizeof(buf) - 1;
+
+	if (lws_add_http_common_headers(wsi, (unsigned)h->status, h->ctype,
+					(lws_filepos_t)h->rlen, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+					(const unsigned char *)"nosniff", 7, &p, end))
+		return -1;
+	if (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+			(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
+		return -1;
+	if (h->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+			(const unsigned char *)"close", 5, &p, end))
+		return -1;
+	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+static int on_writeable(struct lws *wsi, struct http_pss *h)
+{
+	unsigned char buf[LWS_PRE + BODY_CHUNK];
+	size_t n;
+	int final;
+
+	if (!h->status)
+		return 0;         /* still waiting for the writer */
+	if (!h->headers_sent) {
+		if (write_headers(wsi, h))
+			return -1;
+		h->headers_sent = 1;
+		if (h->rlen) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	} else {
+		n = h->rlen - h->roff;
+		if (n > BODY_CHUNK)
+			n = BODY_CHUNK;
+		final = h->roff + n == h->rlen;
+		memcpy(buf + LWS_PRE, h->resp + h->roff, n);
+		if (lws_write(wsi, buf + LWS_PRE, n,
+			      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+			return -1;
+		h->roff += n;
+		if (!final) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	free(h->resp);
+	h->resp = NULL;
+	h->status = 0;
+	if (h->close_after)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* For refusing a WebSocket upgrade: headers and body in one write, as the
+ * upgrade path expects the response to be complete when we return. */
+static int reply_now(struct lws *wsi, int status, const char *error, const char *detail)
+{
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+		      *end = buf + sizeof(buf) - 1;
+	json_t *o = json_pack("{s:s, s:s}", "error", error, "detail", detail);
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	size_t n = s ? strlen(s) : 0;
+	int r = -1;
+
+	json_decref(o);
+	if (!s)
+		return -1;
+	if (!lws_add_http_common_headers(wsi, (unsigned)status, "application/json",
+					 (lws_filepos_t)n, &p, end) &&
+	    !lws_finalize_http_header(wsi, &p, end) && (size_t)(end - p) > n) {
+		memcpy(p, s, n);
+		p += n;
+		if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) >= 0)
+			r = 1;
+	}
+	free(s);
+	return r;
+}
+
+static const char *status_error(int status)
+{
+	switch (status) {
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 503: return "unavailable";
+	default: return "refused";
+	}
+}
+
+/* ---- publish ---- */
+
+static int publish(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+{
+	struct gw_job *job;
+	struct http_pending *pend;
+	char err[200];
+	int r;
+
+	if (h->too_big) {
+		snprintf(err, sizeof(err), "publish body over the %ld byte limit", app->cfg->max_publish);
+		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
+		return reply_error(wsi, h, 413, "too_large", err);
+	}
+	if (app->draining)
+		return reply_error(wsi, h, 503, "unavailable", "shutting down");
+	job = writer_job_new(GW_SRC_HTTP, 0);
+	pend = calloc(1, sizeof(*pend));
+	if (!job || !pend) {
+		writer_job_free(job);
+		free(pend);
+		return reply_error(wsi, h, 500, "internal", "out of memory");
+	}
+	r = proto_decode_publish((const char *)h->body, h->blen, (size_t)app->cfg->max_publish,
+				 NULL, &job->pub, err, sizeof(err));
+	free(h->body);
+	h->body = NULL;
+	if (r) {
+		char peer[64];
+		server_peer(wsi, peer, sizeof(peer));
+		GW_WARN("%s: refused a publish from %s: %s", __func__, peer, err);
+		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
+		writer_job_free(job);
+		free(pend);
+		return reply_error(wsi, h, proto_http_status(r), proto_err_name(r), err);
+	}
+	pend->wsi = wsi;
+	h->pending = pend;
+	job->cookie = (uintptr_t)pend;
+	writer_submit(app->writer, job);
+	return 0;
+}
+
+void http_publish_done(struct gw_app *app, struct gw_job *job)
+{
+	struct http_pending *pend = (struct http_pending *)(uintptr_t)job->cookie;
+	struct http_pss *h;
+	json_t *o;
+
+	(void)app;
+	if (!pend)
+		return;
+	if (!pend->wsi) {        /* the client left before the commit */
+		free(pend);
+		return;
+	}
+	h = lws_wsi_user(pend->wsi);
+	h->pending = NULL;
+	if (job->result >= 0) {
+		o = json_pack("{s:b, s:s, s:s, s:b}", "accepted", 1, "submission", job->key,
+			      "type", proto_type_name(job->type), "duplicate", job->result == 1);
+		if (job->result == 0) {
+			json_object_set_new(o, "epoch", json_string(writer_epoch(app->writer)));
+			json_object_set_new(o, "seq", json_integer((json_int_t)job->seq));
+		}
+		reply_json(pend->wsi, h, 200, o);
+	} else if (job->result == GW_EINTERNAL) {
+		reply_error(pend->wsi, h, 503, "unavailable", job->err);
+	} else {
+		reply_error(pend->wsi, h, proto_http_status(job->result),
+			    proto_err_name(job->result), job->err);
+	}
+	free(pend);
+}
+
+/* ---- reads ---- */
+
+struct events_acc {
+	json_t *arr;
+};
+
+static int add_event(void *arg, uint64_t seq, const char *json, size_t len)
+{
+	struct events_acc *a = arg;
+	json_t *e = json_loadb(json, len, 0, NULL);
+
+	(void)seq;
+	if (e)
+		json_array_append_new(a->arr, e);
+	return 0;
+}
+
+static int get_events(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *key)
+{
+	char arg[32], *end;
+	unsigned long long since = 0;
+	uint64_t oldest = 0;
+	struct events_acc acc = { json_array() };
+	json_t *o;
+
+	if (lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg))) {
+		since = strtoull(arg, &end, 10);
+		if (!*arg || *end || arg[0] == '-') {
+			json_decref(acc.arr);
+			return reply_error(wsi, h, 400, "bad_request", "since must be a non-negative integer");
+		}
+	}
+	if (store_events_since(app->rstore, key, since, 0, add_event, &acc, &oldest) < 0) {
+		json_decref(acc.arr);
+		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
+	}
+	o = json_pack("{s:s, s:s, s:I, s:b, s:o}", "submission", key,
+		      "epoch", writer_epoch(app->writer), "oldest", (json_int_t)oldest,
+		      /* events after since were pruned: the client must take a snapshot */
+		      "truncated", oldest > since + 1, "events", acc.arr);
+	return reply_json(wsi, h, 200, o);
+}
+
+static int get_submission(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *key)
+{
+	struct gw_state st;
+	json_t *o;
+
+	memset(&st, 0, sizeof(st));
+	if (store_get_state(app->rstore, key, &st))
+		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
+	if (!st.exists) {
+		proto_state_clear(&st);
+		return reply_error(wsi, h, 404, "not_found", "no submission with this key has been published to");
+	}
+	o = proto_state_json(&st, writer_epoch(app->writer));
+	proto_state_clear(&st);
+	return reply_json(wsi, h, 200, o);
+}
+
+static int add_listed(void *arg, const char *key, int status, const char *notification,
+		      const char *updated_at, uint64_t seq)
+{
+	json_t *item = json_pack("{s:s, s:s?, s:s, s:s?, s:I}", "submission", key,
+				 "status", proto_status_name(status),
+				 "notification", notification ? notification : "",
+				 "updated_at", updated_at, "seq", (json_int_t)seq);
+
+	if (item)
+		json_array_append_new(arg, item);
+	return 0;
+}
+
+static int list_submissions(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+{
+	char arg[16];
+	long limit = 50;
+	json_t *arr = json_array();
+
+	if (lws_get_urlarg_by_name(wsi, "limit=", arg, sizeof(arg))) {
+		limit = strtol(arg, NULL, 10);
+		if (limit < 1 || limit > 1000) {
+			json_decref(arr);
+			return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
+		}
+	}
+	if (store_list_recent(app->rstore, (unsigned)limit, add_listed, arr) < 0) {
+		json_decref(arr);
+		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
+	}
+	return reply_json(wsi, h, 200, json_pack("{s:o}", "submissions", arr));
+}
+
+/* ---- static files ---- */
+
+static const char *mime_of(const char *path)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".html", "text/html; charset=utf-8" }, { ".css", "text/css; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" }, { ".mjs", "text/javascript; charset=utf-8" },
+		{ ".json", "application/json" }, { ".svg", "image/svg+xml" },
+		{ ".png", "image/png" }, { ".ico", "image/x-icon" }, { ".txt", "text/plain; charset=utf-8" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/* a web-relative path we are willing to open: [A-Za-z0-9._-/], no "..", no
+ * hidden files; anything else cannot leave the web directory */
+static int safe_rel_path(const char *p)
+{
+	if (!*p || strstr(p, "..") || strstr(p, "//") || strstr(p, "/."))
+		return 0;
+	if (p[0] == '.')
+		return 0;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' || *p == '/'))
+			return 0;
+	return 1;
+}
+
+static int serve_file(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *rel)
+{
+	char full[1024];
+	int r;
+
+	if (!safe_rel_path(rel))
+		return reply_error(wsi, h, 404, "not_found", "no such file");
+	snprintf(full, sizeof(full), "%s/%s", app->cfg->web_dir, rel);
+	r = lws_serve_http_file(wsi, full, mime_of(full), NULL, 0);
+	if (r < 0)
+		return reply_error(wsi, h, 404, "not_found", "no such file");
+	/* >0: lws already finished the transaction; 0: it streams the file */
+	return r > 0 ? (lws_http_transaction_completed(wsi) ? -1 : 0) : 0;
+}
+
+/* ---- routing ---- */
+
+static int method_not_allowed(struct lws *wsi, struct http_pss *h, const char *allow)
+{
+	h->allow = allow;
+	return reply_error(wsi, h, 405, "method_not_allowed", allow);
+}
+
+static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+{
+	static const char subs[] = "/api/v1/submissions";
+	const char *path = h->path;
+	char reason[200];
+	int get = h->method == LWSHUMETH_GET, st;
+
+	if (!strcmp(path, "/healthz"))
+		return get ? reply_json(wsi, h, 200, json_pack("{s:s}", "status", "ok"))
+			   : method_not_allowed(wsi, h, "GET");
+	if (!strcmp(path, "/readyz")) {
+		if (!get)
+			return method_not_allowed(wsi, h, "GET");
+		if (server_not_ready(app, reason, sizeof(reason)))
+			return reply_error(wsi, h, 503, "not_ready", reason);
+		return reply_json(wsi, h, 200, json_pack("{s:s}", "status", "ready"));
+	}
+	if (!strcmp(path, "/metrics")) {
+		char *m;
+		if (!get)
+			return method_not_allowed(wsi, h, "GET");
+		m = metrics_render();
+		return m ? reply(wsi, h, 200, "text/plain; version=0.0.4; charset=utf-8", m, strlen(m))
+			 : reply_error(wsi, h, 500, "internal", "out of memory");
+	}
+	if (!strcmp(path, "/api/v1/publish")) {
+		if (h->method != LWSHUMETH_POST)
+			return method_not_allowed(wsi, h, "POST");
+		return publish(app, wsi, h);
+	}
+	if (!strncmp(path, subs, sizeof(subs) - 1) &&
+	    (!path[sizeof(subs) - 1] || path[sizeof(subs) - 1] == '/')) {
+		const char *rest = path + sizeof(subs) - 1;
+		char key[GW_KEY_MAX + 1];
+		size_t n;
+		struct gw_claims *claims = NULL;
+
+		if (!get)
+			return method_not_allowed(wsi, h, "GET");
+		if (!*rest || !strcmp(rest, "/")) {
+			if ((st = auth_browser(app, wsi, NULL, &claims, reason, sizeof(reason))))
+				return reply_error(wsi, h, st, status_error(st), reason);
+			auth_claims_free(claims);
+			return list_submissions(app, wsi, h);
+		}
+		rest++;
+		n = strcspn(rest, "/");
+		if (!proto_key_valid(rest, n))
+			return reply_error(wsi, h, 404, "not_found", "not a valid submission key");
+		memcpy(key, rest, n);
+		key[n] = '\0';
+		if ((st = auth_browser(app, wsi, key, &claims, reason, sizeof(reason))))
+			return reply_error(wsi, h, st, status_error(st), reason);
+		auth_claims_free(claims);
+		if (!rest[n] || !strcmp(rest + n, "/"))
+			return get_submission(app, wsi, h, key);
+		if (!strcmp(rest + n, "/events"))
+			return get_events(app, wsi, h, key);
+		return reply_error(wsi, h, 404, "not_found", "no such resource");
+	}
+	if (!strncmp(path, "/api/", 5))
+		return reply_error(wsi, h, 404, "not_found", "no such API endpoint");
+
+	/* the status page and static files */
+	if (!get)
+		return method_not_allowed(wsi, h, "GET");
+	if (!strcmp(path, "/"))
+		return serve_file(app, wsi, h, "index.html");
+	if (!strncmp(path, "/submissions/", 13)) {
+		const char *k = path + 13;
+		size_t n = strcspn(k, "/");
+		if (proto_key_valid(k, n) && (!k[n] || !strcmp(k + n, "/")))
+			return serve_file(app, wsi, h, "submission.html");
+		return reply_error(wsi, h, 404, "not_found", "not a valid submission key");
+	}
+	return serve_file(app, wsi, h, path + 1);
+}
+
+static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+{
+	char *uri = NULL, clen[32];
+	int ulen = 0;
+
+	memset(h, 0, sizeof(*h));
+	h->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+	if (h->method < 0 || !uri || ulen <= 0 || (size_t)ulen >= sizeof(h->path)) {
+		h->close_after = 1;
+		return reply_error(wsi, h, 414, "bad_request", "request line too long or unreadable");
+	}
+	memcpy(h->path, uri, (size_t)ulen);
+	h->path[ulen] = '\0';
+	h->path[strcspn(h->path, "?")] = '\0';
+
+	if (h->method != LWSHUMETH_POST)
+		return route(app, wsi, h);
+	if (strcmp(h->path, "/api/v1/publish"))
+		return route(app, wsi, h);   /* answered as 405 or 404 */
+	{
+		char reason[200];
+		int st = auth_publisher(app, wsi, reason, sizeof(reason));
+		if (st) {
+			GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
+			h->close_after = 1;   /* do not read a body we will not use */
+			return reply_error(wsi, h, st, status_error(st), reason);
+		}
+	}
+	if (server_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) ||
+	    strtoll(clen, NULL, 10) <= 0) {
+		h->close_after = 1;
+		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
+		return reply_error(wsi, h, 400, "bad_json", "a publish needs a JSON body with a Content-Length");
+	}
+	if (strtoll(clen, NULL, 10) > app->cfg->max_publish) {
+		h->too_big = 1;
+		h->close_after = 1;
+		return publish(app, wsi, h);  /* refuses with 413 without reading the body */
+	}
+	return 0;   /* the body follows: LWS_CALLBACK_HTTP_BODY */
+}
+
+static int on_body(struct gw_app *app, struct http_pss *h, const void *in, size_t len)
+{
+	if (h->too_big)
+		return 0;
+	if (h->blen + len > (size_t)app->cfg->max_publish) {
+		h->too_big = 1;
+		free(h->body);
+		h->body = NULL;
+		h->blen = 0;
+		return 0;
+	}
+	unsigned char *nb = realloc(h->body, h->blen + len);
+	if (!nb)
+		return -1;
+	h->body = nb;
+	memcpy(h->body + h->blen, in, len);
+	h->blen += len;
+	return 0;
+}
+
+static void release(struct http_pss *h)
+{
+	if (h->pending)
+		h->pending->wsi = NULL;   /* the job will free it */
+	h->pending = NULL;
+	free(h->body);
+	h->body = NULL;
+	free(h->resp);
+	h->resp = NULL;
+}
+
+int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
+{
+	struct http_pss *h = user;
+	struct gw_app *app;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return on_http(gw_app_of(wsi), wsi, h);
+	case LWS_CALLBACK_HTTP_BODY:
+		return on_body(gw_app_of(wsi), h, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return h->status ? 0 : publish(gw_app_of(wsi), wsi, h);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return on_writeable(wsi, h);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+		char why[200] = "";
+		int st;
+		app = gw_app_of(wsi);
+		st = ws_check_upgrade(app, wsi, why, sizeof(why));
+		if (!st)
+			return 0;
+		GW_INC(ws_refused);
+		{
+			char peer[64];
+			server_peer(wsi, peer, sizeof(peer));
+			GW_WARN("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
+		}
+		return reply_now(wsi, st, status_error(st), why);
+	}
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (h)
+			release(h);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, (enum lws_callback_reasons)reason, user, in, len);
+	}
+}

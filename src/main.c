@@ -1,0 +1,168 @@
+/*
+ * statusgate: start-up and shutdown order, signal flags, and the dispatch of
+ * the sub-commands (serve, publish, demo).
+ *
+ * Start: options, logging, the writer (opens, creates and migrates the
+ * store), a read handle, the registry, the lws context, then the broker
+ * thread. SIGTERM/SIGINT only set a flag. Stop: refuse new work, close
+ * WebSockets with 1001, stop taking AMQP deliveries, let the writer commit
+ * everything it was given, answer and fan out what it returns, acknowledge
+ * to the broker, then tear down in reverse order.
+ */
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "cli.h"
+#include "gateway.h"
+#include "log.h"
+#include "store.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: statusgate COMMAND [options]\n\n"
+		"A WebSocket gateway that pushes the status of submissions to browsers.\n\n"
+		"Commands:\n"
+		"  serve     run the gateway (HTTP, WebSocket, status page, optional RabbitMQ)\n"
+		"  publish   send one publish to a gateway over HTTP or AMQP\n"
+		"  demo      play a realistic submission life cycle against a running gateway\n"
+		"  version   print the version\n\n"
+		"Run 'statusgate COMMAND --help' for the options of a command.\n");
+}
+
+static int serve(int argc, char **argv)
+{
+	struct gw_config cfg;
+	struct gw_app app;
+	struct writer_cfg wcfg;
+	struct sigaction sa;
+	sigset_t block, old;
+	char err[256];
+	int rc = 1, r;
+
+	r = config_load(&cfg, argc, argv);
+	if (r) {
+		config_release(&cfg);
+		return r > 0 ? 0 : 2;
+	}
+	log_init(log_parse_level(cfg.log_level), !strcmp(cfg.log_format, "json"));
+
+	memset(&app, 0, sizeof(app));
+	app.cfg = &cfg;
+	app.open_mode = !cfg.auth_secret;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* the threads we start inherit a mask without the stop signals, so the
+	 * kernel delivers them to this (the service) thread and poll() wakes */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+
+	app.tasks = handoff_new();
+	app.reg = registry_new();
+	if (!app.tasks || !app.reg)
+		goto init_fail;
+	memset(&wcfg, 0, sizeof(wcfg));
+	wcfg.db_path = cfg.db;
+	wcfg.history = (unsigned)cfg.history;
+	wcfg.batch = (unsigned)cfg.batch;
+	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
+	wcfg.wake = server_wake;   /* a no-op until the lws context exists */
+	wcfg.wake_arg = &app;
+	if (writer_start(&wcfg, &app.writer, err, sizeof(err))) {
+		GW_ERR("%s: cannot open the store %s: %s", __func__, cfg.db, err);
+		goto init_fail;
+	}
+	if (store_open(cfg.db, STORE_READ, &app.rstore, err, sizeof(err))) {
+		GW_ERR("%s: cannot open a read handle on %s: %s", __func__, cfg.db, err);
+		goto init_fail;
+	}
+	if (server_start(&app))
+		goto init_fail;
+	if (cfg.amqp && bridge_start(&app, &app.bridge))
+		goto init_fail;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	GW_INFO("%s: statusgate %s ready; store %s (epoch %s)", __func__, GW_VERSION,
+		cfg.db, writer_epoch(app.writer));
+	if (app.open_mode)
+		GW_WARN("%s: NO --auth-secret: any browser can watch any submission. "
+			"Set --auth-secret for production.", __func__);
+	if (!cfg.publish_token)
+		GW_WARN("%s: no --publish-token: HTTP publishing is accepted from loopback peers only", __func__);
+
+	server_run(&app, &g_stop);
+
+	GW_INFO("%s: stopping: closing connections, committing what was received", __func__);
+	app.draining = 1;
+	ws_close_all(&app);
+	if (app.bridge)
+		bridge_quiesce(app.bridge);
+	writer_stop(app.writer);
+	server_finish_jobs(&app);
+	if (app.bridge) {
+		bridge_stop(app.bridge);
+		app.bridge = NULL;
+	}
+	server_drain(&app, 2000);
+	rc = 0;
+	GW_INFO("%s: stopped", __func__);
+
+init_fail:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (app.bridge) {
+		bridge_quiesce(app.bridge);
+		if (app.writer)
+			writer_stop(app.writer);
+		bridge_stop(app.bridge);
+	} else if (app.writer && rc) {
+		writer_stop(app.writer);
+	}
+	server_stop(&app);
+	store_close(app.rstore);
+	writer_free(app.writer);
+	handoff_free(app.tasks);
+	registry_free(app.reg);
+	config_release(&cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("statusgate %s\n", GW_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "serve"))
+		return serve(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "publish"))
+		return cmd_publish(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "demo"))
+		return cmd_demo(argc - 1, argv + 1);
+	fprintf(stderr, "statusgate: unknown command \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,144 @@
+/*
+ * Metrics storage and the Prometheus text rendering. Histogram buckets are
+ * fixed and roughly logarithmic, from 50 microseconds to 5 seconds.
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct gw_metrics gw_metrics;
+
+/* upper bounds in nanoseconds; the last bucket is +Inf */
+static const uint64_t bounds_ns[GW_HIST_BUCKETS - 1] = {
+	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+	25000000, 50000000, 100000000, 250000000, 500000000, 1000000000,
+	5000000000ull,
+};
+
+uint64_t metrics_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void metrics_observe(struct gw_hist *h, uint64_t ns)
+{
+	int i = 0;
+
+	while (i < GW_HIST_BUCKETS - 1 && ns > bounds_ns[i])
+		i++;
+	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+}
+
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!o->p)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *np = realloc(o->p, o->cap * 2 + (size_t)n);
+		if (!np) {
+			free(o->p);
+			o->p = NULL;
+			return;
+		}
+		o->p = np;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void put_metric(struct out *o, const char *name, const char *type,
+		       const char *help, long long v)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, v);
+}
+
+static void put_hist(struct out *o, const char *name, const char *help,
+		     struct gw_hist *h)
+{
+	uint64_t cum = 0;
+
+	put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < GW_HIST_BUCKETS; i++) {
+		cum += LOAD(h->bucket[i]);
+		if (i < GW_HIST_BUCKETS - 1)
+			put(o, "%s_bucket{le=\"%g\"} %llu\n", name,
+			    (double)bounds_ns[i] / 1e9, (unsigned long long)cum);
+		else
+			put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)cum);
+	}
+	put(o, "%s_sum %.9f\n%s_count %llu\n", name,
+	    (double)LOAD(h->sum_ns) / 1e9, name,
+	    (unsigned long long)LOAD(h->count));
+}
+
+char *metrics_render(void)
+{
+	static const char *const src[] = { "http", "amqp", "ws" };
+	static const char *const outc[] = { "accepted", "duplicate", "invalid", "failed" };
+	struct gw_metrics *m = &gw_metrics;
+	struct out o = { malloc(4096), 0, 4096 };
+
+	put_metric(&o, "statusgate_connections", "gauge",
+		   "Open WebSocket connections.", (long long)LOAD(m->ws_connections));
+	put_metric(&o, "statusgate_groups", "gauge",
+		   "Submissions watched by at least one connection.", (long long)LOAD(m->groups));
+	put_metric(&o, "statusgate_subscriptions", "gauge",
+		   "Subscriptions over all connections.", (long long)LOAD(m->subscriptions));
+	put_metric(&o, "statusgate_connections_refused_total", "counter",
+		   "WebSocket upgrades refused (auth, origin, limits).", (long long)LOAD(m->ws_refused));
+	put(&o, "# HELP statusgate_publishes_total Publishes received, by source and outcome.\n"
+		"# TYPE statusgate_publishes_total counter\n");
+	for (int s = 0; s < GW_SRC_COUNT; s++)
+		for (int r = 0; r < GW_OUT_COUNT; r++)
+			put(&o, "statusgate_publishes_total{source=\"%s\",outcome=\"%s\"} %llu\n",
+			    src[s], outc[r], (unsigned long long)LOAD(m->publishes[s][r]));
+	put_metric(&o, "statusgate_events_total", "counter",
+		   "Events fanned out to groups.", (long long)LOAD(m->events));
+	put_metric(&o, "statusgate_frames_sent_total", "counter",
+		   "WebSocket frames written.", (long long)LOAD(m->frames_out));
+	put_metric(&o, "statusgate_drops_total", "counter",
+		   "Frames dropped because a connection's send queue was full.", (long long)LOAD(m->drops));
+	put_metric(&o, "statusgate_lagging_closes_total", "counter",
+		   "Connections closed with 1013 for not keeping up.", (long long)LOAD(m->lagging_closes));
+	put_metric(&o, "statusgate_broker_connected", "gauge",
+		   "1 when the AMQP bridge is connected and consuming.", (long long)LOAD(m->broker_up));
+	put_metric(&o, "statusgate_broker_reconnects_total", "counter",
+		   "AMQP reconnections.", (long long)LOAD(m->broker_reconnects));
+	put_metric(&o, "statusgate_dead_lettered_total", "counter",
+		   "AMQP messages rejected into the dead-letter queue.", (long long)LOAD(m->dead_lettered));
+	put_hist(&o, "statusgate_store_commit_seconds",
+		 "Latency of one store commit (a batch of publishes).", &m->commit_seconds);
+	put_hist(&o, "statusgate_publish_to_send_seconds",
+		 "From a publish's arrival to its event queued on the sockets.",
+		 &m->publish_to_send_seconds);
+	return o.p;
+}

@@ -1,0 +1,60 @@
+/*
+ * Process-wide counters, gauges and log-bucketed histograms, rendered in the
+ * Prometheus text format for GET /metrics. Every field is a C11 atomic so the
+ * service, writer and broker threads can all update them without locks
+ * (relaxed ordering: these are statistics, not synchronisation).
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum gw_source { GW_SRC_HTTP = 0, GW_SRC_AMQP, GW_SRC_WS, GW_SRC_COUNT };
+enum gw_outcome {
+	GW_OUT_ACCEPTED = 0,  /* committed, event produced */
+	GW_OUT_DUPLICATE,     /* id seen before, no effect */
+	GW_OUT_INVALID,       /* refused: bad JSON or content */
+	GW_OUT_FAILED,        /* store failure */
+	GW_OUT_COUNT
+};
+
+#define GW_HIST_BUCKETS 16
+
+struct gw_hist {
+	_Atomic uint64_t bucket[GW_HIST_BUCKETS]; /* last one is +Inf */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_ns;
+};
+
+struct gw_metrics {
+	_Atomic int64_t ws_connections;     /* gauge */
+	_Atomic int64_t groups;             /* gauge */
+	_Atomic int64_t subscriptions;      /* gauge */
+	_Atomic uint64_t ws_refused;        /* upgrades refused (auth, origin, limits) */
+	_Atomic uint64_t publishes[GW_SRC_COUNT][GW_OUT_COUNT];
+	_Atomic uint64_t events;            /* events fanned out */
+	_Atomic uint64_t frames_out;        /* WebSocket frames written */
+	_Atomic uint64_t drops;             /* frames dropped for a lagging client */
+	_Atomic uint64_t lagging_closes;
+	_Atomic int64_t broker_up;          /* gauge: 1 when consuming */
+	_Atomic uint64_t broker_reconnects;
+	_Atomic uint64_t dead_lettered;
+	struct gw_hist commit_seconds;      /* store commit latency */
+	struct gw_hist publish_to_send_seconds; /* publish received -> queued to sockets */
+};
+
+extern struct gw_metrics gw_metrics;
+
+#define GW_INC(field) atomic_fetch_add_explicit(&gw_metrics.field, 1, memory_order_relaxed)
+#define GW_ADD(field, n) atomic_fetch_add_explicit(&gw_metrics.field, (n), memory_order_relaxed)
+#define GW_SET(field, v) atomic_store_explicit(&gw_metrics.field, (v), memory_order_relaxed)
+
+/* any thread */
+void metrics_observe(struct gw_hist *h, uint64_t ns);
+/* monotonic clock in ns */
+uint64_t metrics_now_ns(void);
+/* any thread: the whole exposition as a malloc'd string (free()) */
+char *metrics_render(void);
+
+#endif

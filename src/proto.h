@@ -1,0 +1,189 @@
+/*
+ * Wire formats, pure: decoding and validating publishes, parsing keys and
+ * statuses, and encoding the frames and documents the gateway sends.
+ * No lws, AMQP or SQLite here, so tests link this file alone (with jansson).
+ */
+#ifndef GW_PROTO_H
+#define GW_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define GW_KEY_MAX 64          /* submission key: [A-Za-z0-9_.-]{1,64} */
+#define GW_KIND_MAX 32         /* record kind: [a-z0-9_]{1,32} */
+#define GW_NAME_MAX 256        /* record name: 1..256 bytes of UTF-8 */
+#define GW_TEXT_MAX 4096       /* notification and message texts */
+#define GW_COLUMN_MAX 256
+#define GW_ID_MAX 128          /* publish id / AMQP message_id */
+#define GW_MAX_KINDS 16        /* distinct kinds in one submission */
+#define GW_TOP_MSGS 10         /* most frequent messages in a summary */
+
+/* statuses, in display order; GW_ST_NONE = the submission has no status */
+enum gw_status {
+	GW_ST_NONE = -1,
+	GW_ST_WAITING = 0,
+	GW_ST_LOADED,
+	GW_ST_SUBMITTED,
+	GW_ST_ERROR,
+	GW_ST_NEED_REVISION,
+	GW_ST_READY,
+	GW_ST_COMPLETED,
+	GW_ST_COUNT
+};
+
+/* validation result of a record */
+enum gw_result {
+	GW_RES_UNKNOWN = 0,
+	GW_RES_PASS,
+	GW_RES_WARNING,
+	GW_RES_ERROR,
+	GW_RES_COUNT
+};
+
+enum gw_pub_type {
+	GW_PUB_STATUS = 0,
+	GW_PUB_RECORDS,
+	GW_PUB_VALIDATION,
+	GW_PUB_NOTIFICATION,
+	GW_PUB_RESET,
+	GW_PUB_COUNT
+};
+
+/* decode outcomes; each maps to one HTTP status (proto_http_status) */
+enum gw_err {
+	GW_OK = 0,
+	GW_EJSON = -1,     /* not JSON / not an object: 400 */
+	GW_EINVAL = -2,    /* valid JSON, invalid content: 422 */
+	GW_ETOOBIG = -3,   /* over the size limit: 413 */
+	GW_EINTERNAL = -4, /* out of memory, store failure: 500 */
+};
+
+struct gw_msgtext {
+	const char *text;        /* points into gw_pub.root */
+	const char *column;      /* NULL when absent; points into gw_pub.root */
+};
+
+struct gw_rec {
+	const char *kind;        /* points into gw_pub.root */
+	const char *name;        /* points into gw_pub.root */
+	int result;              /* enum gw_result; UNKNOWN for "records" */
+	size_t nmsg;
+	struct gw_msgtext *msgs; /* malloc'd; freed by proto_pub_free */
+};
+
+/*
+ * A decoded, validated publish. All strings point into root, which the struct
+ * owns; the whole thing is handed between threads by value or pointer, one
+ * owner at a time.
+ */
+struct gw_pub {
+	json_t *root;            /* owned; released by proto_pub_free */
+	int type;                /* enum gw_pub_type */
+	char key[GW_KEY_MAX + 1];
+	int status;              /* enum gw_status; set for GW_PUB_STATUS */
+	const char *notification;/* NULL when absent */
+	const char *id;          /* idempotency id, NULL when absent */
+	const char *from;        /* envelope "from", NULL when absent */
+	size_t nrec;
+	struct gw_rec *recs;     /* malloc'd; freed by proto_pub_free */
+};
+
+/* any thread. Returns 1 if s[0..n) is a valid submission key. */
+int proto_key_valid(const char *s, size_t n);
+/* any thread. Returns 1 if s is a valid record kind. */
+int proto_kind_valid(const char *s);
+/* any thread. Display form, snake_case and any case accepted; -1 if unknown. */
+int proto_parse_status(const char *s);
+/* "Waiting" ... "Completed"; NULL for GW_ST_NONE */
+const char *proto_status_name(int st);
+/* "Pass", "Warning", "Error" (case-insensitive); -1 if unknown */
+int proto_parse_result(const char *s);
+const char *proto_result_name(int res);
+/* "status", "records", ... ; -1 if unknown */
+int proto_parse_type(const char *s);
+const char *proto_type_name(int type);
+/* 400, 422, 413, 500 for the gw_err codes; 200 for GW_OK */
+int proto_http_status(int err);
+/* "bad_json", "invalid", "too_large", "internal" */
+const char *proto_err_name(int err);
+
+/*
+ * any thread. Decodes one publish (bare or in a from/to/datetime/body
+ * envelope) from buf[0..len) (not NUL-terminated). max is the size limit in
+ * bytes (0: none). On success fills *out (caller frees with proto_pub_free)
+ * and returns GW_OK; on failure returns a gw_err and writes a one-line human
+ * reason to err (always NUL-terminated), and *out needs no freeing.
+ * key_hint, when not NULL, is a submission key taken from elsewhere (an AMQP
+ * routing key): if the body has none it is used; if both exist they must agree.
+ */
+int proto_decode_publish(const char *buf, size_t len, size_t max,
+			 const char *key_hint, struct gw_pub *out,
+			 char *err, size_t errlen);
+void proto_pub_free(struct gw_pub *p);
+
+/* ---- state of a submission, as the store reports it ---- */
+
+struct gw_kind_sum {
+	char kind[GW_KIND_MAX + 1];
+	int64_t all, known, pass, warning, error;
+};
+
+struct gw_top_msg {
+	char kind[GW_KIND_MAX + 1];
+	char *text;              /* malloc'd; freed by proto_state_clear */
+	char *column;            /* malloc'd or NULL */
+	int64_t count;
+};
+
+struct gw_state {
+	char key[GW_KEY_MAX + 1];
+	int exists;              /* 0: never published to */
+	int status;              /* enum gw_status */
+	char *notification;      /* malloc'd or NULL; freed by proto_state_clear */
+	char updated_at[32];     /* ISO 8601 UTC, "" if none */
+	uint64_t seq;            /* last event's seq, 0 if none */
+	size_t nkinds;
+	struct gw_kind_sum kinds[GW_MAX_KINDS];
+	size_t ntop;
+	struct gw_top_msg top[GW_TOP_MSGS];
+};
+
+void proto_state_clear(struct gw_state *st);
+
+/* ISO 8601 UTC with milliseconds of a unix time in ms: 2026-11-24T04:22:15.123Z */
+void proto_iso8601(int64_t ms, char out[32]);
+
+/*
+ * The summary object used everywhere outside the legacy frame:
+ * {"animal":{"all":..,"known":..,"unknown":..,"pass":..,"warning":..,
+ *            "error":..,"issues":..}, ...,
+ *  "messages":[{"kind":..,"text":..,"column":..,"count":..}, ...]}
+ * New reference.
+ */
+json_t *proto_summary_json(const struct gw_state *st);
+
+/*
+ * Legacy frame (SPEC 2.1):
+ * {"message": status|null, "notification_message": text|"",
+ *  "validation_message": ""|{"animals":..,"samples":..,"animal_unkn":..,
+ *     "sample_unkn":..,"animal_issues":..,"sample_issues":..}}
+ * Returns a malloc'd NUL-terminated string (free()).
+ */
+char *proto_encode_legacy(const struct gw_state *st);
+
+/* {"op":"event","submission":..,"epoch":..,"seq":..,"type":..,"status":..,
+ *  "notification":..,"summary":{..},"at":..}; malloc'd string */
+char *proto_encode_event(const struct gw_state *st, const char *epoch,
+			 int type, const char *at);
+
+/* {"op":"snapshot","submission":..,"epoch":..,"seq":..,"status":..,
+ *  "notification":..,"summary":{..},"updated_at":..}; malloc'd string */
+char *proto_encode_snapshot(const struct gw_state *st, const char *epoch);
+
+/* REST document for GET /api/v1/submissions/{key}: {"submission":..,
+ * "exists":..,"status":..,"notification":..,"summary":{..},"epoch":..,
+ * "seq":..,"updated_at":..}. New reference. */
+json_t *proto_state_json(const struct gw_state *st, const char *epoch);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * The SQLite record store: submissions, records with results and messages,
+ * per-kind counters, the last N events per submission, processed publish ids.
+ *
+ * One handle per thread. The writer thread owns the only write handle
+ * (store_open with STORE_WRITE, which creates the file, sets WAL and migrates
+ * the schema forward); other threads open read handles (STORE_READ), which
+ * WAL lets run beside the writer. All SQL is prepared once and parameterised.
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "proto.h"
+
+struct store;
+
+enum { STORE_READ = 0, STORE_WRITE = 1 };
+
+/* Opens path (":memory:" allowed for STORE_WRITE). Returns 0, or <0 with a
+ * reason in err. */
+int store_open(const char *path, int mode, struct store **out,
+	       char *err, size_t errlen);
+void store_close(struct store *s);
+
+/* The store's epoch: random hex made when the database was created. */
+const char *store_epoch(const struct store *s);
+/* PRAGMA user_version after migration */
+int store_schema_version(struct store *s);
+
+/* writer only: group commit around many store_apply calls */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+int store_rollback(struct store *s);
+
+/*
+ * writer only, inside store_begin/commit. Applies one publish atomically
+ * (its own savepoint): remembers p->id, updates the submission, its records,
+ * results, messages and counters, bumps seq, and fills *st with the state
+ * after the change (st->seq is the new event's seq). Returns 0 when applied,
+ * 1 when p->id was seen before (nothing changed, *st untouched), GW_EINVAL
+ * when the content cannot be applied (too many kinds), GW_EINTERNAL on a
+ * SQLite failure; on error err says why and nothing changed.
+ */
+int store_apply(struct store *s, const struct gw_pub *p, int64_t now_ms,
+		struct gw_state *st, char *err, size_t errlen);
+
+/* writer only, inside a transaction: stores an event's encoded JSON and
+ * prunes the submission's events to the last keep. */
+int store_append_event(struct store *s, const char *key, uint64_t seq,
+		       int type, const char *json, int64_t at_ms, unsigned keep);
+
+/* writer only: forgets publish ids older than before_ms. */
+int store_prune_ids(struct store *s, int64_t before_ms);
+
+/* any handle. Fills *st (st->exists = 0 when unknown); 0 or GW_EINTERNAL.
+ * Caller frees with proto_state_clear. */
+int store_get_state(struct store *s, const char *key, struct gw_state *st);
+
+typedef int (*store_event_cb)(void *arg, uint64_t seq, const char *json,
+			      size_t len);
+/*
+ * any handle. Calls cb for each stored event of key with seq > since, in
+ * order, at most limit of them (0: no limit); cb returning non-zero stops.
+ * *oldest gets the lowest seq still stored (0 when none). Returns the number
+ * of events passed to cb, or GW_EINTERNAL.
+ */
+int store_events_since(struct store *s, const char *key, uint64_t since,
+		       unsigned limit, store_event_cb cb, void *arg,
+		       uint64_t *oldest);
+
+typedef int (*store_list_cb)(void *arg, const char *key, int status,
+			     const char *notification, const char *updated_at,
+			     uint64_t seq);
+/* any handle: the most recently updated submissions, newest first. Returns
+ * the count or GW_EINTERNAL. */
+int store_list_recent(struct store *s, unsigned limit, store_list_cb cb,
+		      void *arg);
+
+/* SQL text of every schema migration, in order; generated from schema/ */
+extern const char *const gw_schema_sql[];
+extern const unsigned gw_schema_count;
+
+#endif

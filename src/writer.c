@@ -1,0 +1,305 @@
+/*
+ * The writer thread (see writer.h). It sleeps on a condition variable until
+ * jobs arrive, swaps the whole input queue for an empty one under the lock,
+ * and works through the batch with the lock released, so submitters never
+ * wait on SQLite. One BEGIN IMMEDIATE .. COMMIT covers the batch; each job
+ * has its own savepoint inside store_apply, so one bad job does not undo the
+ * others. Ids older than the dedup window are pruned once a minute.
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+
+struct writer {
+	struct writer_cfg cfg;
+	struct store *store;        /* writer thread only (after start) */
+	char epoch[64];
+	pthread_t thread;
+	pthread_mutex_t lock;       /* guards in_*, done_*, stop */
+	pthread_cond_t cond;
+	struct gw_job *in_head, **in_tail;
+	struct gw_job *done_head, **done_tail;
+	int stop;
+	atomic_int ready;
+	writer_ack_fn ack;
+	void *ack_arg;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct gw_job *writer_job_new(int source, uint64_t cookie)
+{
+	struct gw_job *j = calloc(1, sizeof(*j));
+
+	if (j) {
+		j->source = source;
+		j->cookie = cookie;
+		j->t_in_ns = metrics_now_ns();
+	}
+	return j;
+}
+
+void writer_job_free(struct gw_job *j)
+{
+	if (!j)
+		return;
+	proto_pub_free(&j->pub);
+	gw_buf_unref(j->legacy);
+	gw_buf_unref(j->event);
+	free(j);
+}
+
+/* writer thread: applies one job inside the open transaction */
+static void apply_job(struct writer *w, struct gw_job *j)
+{
+	struct gw_state st;
+	char at[32];
+	int64_t now = wall_ms();
+	int r;
+
+	memcpy(j->key, j->pub.key, sizeof(j->key));
+	j->type = j->pub.type;
+	memset(&st, 0, sizeof(st));
+	r = store_apply(w->store, &j->pub, now, &st, j->err, sizeof(j->err));
+	j->result = r;
+	if (r != 0)
+		return;
+	j->seq = st.seq;
+	proto_iso8601(now, at);
+	char *ev = proto_encode_event(&st, w->epoch, j->type, at);
+	char *legacy = proto_encode_legacy(&st);
+	proto_state_clear(&st);
+	if (!ev || !legacy ||
+	    store_append_event(w->store, j->key, j->seq, j->type, ev, now, w->cfg.history)) {
+		/* the publish is applied but its event cannot be kept: fail the
+		 * whole batch rather than break the seq sequence */
+		free(ev);
+		free(legacy);
+		j->result = GW_EINTERNAL;
+		snprintf(j->err, sizeof(j->err), "could not store the event");
+		return;
+	}
+	j->event = gw_buf_take_str(ev);
+	j->legacy = gw_buf_take_str(legacy);
+	if (!j->event || !j->legacy)
+		j->result = GW_EINTERNAL;
+}
+
+static int ack_of(int result)
+{
+	if (result >= 0)
+		return GW_ACK_OK;
+	return result == GW_EINTERNAL ? GW_ACK_REQUEUE : GW_ACK_REJECT;
+}
+
+/* writer thread: one transaction over the batch; 0 if it committed */
+static void run_batch(struct writer *w, struct gw_job *batch)
+{
+	uint64_t t0 = metrics_now_ns();
+	int failed = store_begin(w->store) != 0;
+
+	for (struct gw_job *j = batch; j && !failed; j = j->next) {
+		apply_job(w, j);
+		proto_pub_free(&j->pub);   /* the JSON is no longer needed */
+		if (j->result == GW_EINTERNAL)
+			failed = 1;
+	}
+	if (!failed && store_commit(w->store) == 0) {
+		metrics_observe(&gw_metrics.commit_seconds, metrics_now_ns() - t0);
+		atomic_store(&w->ready, 1);
+	} else {
+		store_rollback(w->store);
+		atomic_store(&w->ready, 0);
+		GW_ERR("%s: store commit failed; the batch is refused", __func__);
+		for (struct gw_job *j = batch; j; j = j->next) {
+			proto_pub_free(&j->pub);
+			gw_buf_unref(j->legacy);
+			gw_buf_unref(j->event);
+			j->legacy = j->event = NULL;
+			if (j->result >= 0 || j->result == GW_EINTERNAL) {
+				j->result = GW_EINTERNAL;
+				snprintf(j->err, sizeof(j->err), "store unavailable");
+			}
+		}
+	}
+	for (struct gw_job *j = batch; j; j = j->next) {
+		int out = j->result == 0 ? GW_OUT_ACCEPTED : j->result == 1 ? GW_OUT_DUPLICATE :
+			  j->result == GW_EINTERNAL ? GW_OUT_FAILED : GW_OUT_INVALID;
+		GW_INC(publishes[j->source][out]);
+		if (j->result < 0)
+			GW_WARN("%s: publish to %s refused: %s", __func__, j->key, j->err);
+		if (j->source == GW_SRC_AMQP && w->ack)
+			w->ack(w->ack_arg, j->cookie, ack_of(j->result));
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	int64_t next_prune = 0;
+
+	for (;;) {
+		struct gw_job *batch, *rest, **tail;
+		unsigned n = 0;
+
+		pthread_mutex_lock(&w->lock);
+		while (!w->in_head && !w->stop) {
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_sec += 1;
+			pthread_cond_timedwait(&w->cond, &w->lock, &dl);
+			if (!w->in_head)
+				break;   /* a second passed: time for housekeeping */
+		}
+		if (!w->in_head && w->stop) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		/* take up to cfg.batch jobs; leave the rest for the next round */
+		batch = w->in_head;
+		tail = &batch;
+		while (*tail && n < w->cfg.batch) {
+			tail = &(*tail)->next;
+			n++;
+		}
+		rest = *tail;
+		*tail = NULL;
+		w->in_head = rest;
+		if (!rest)
+			w->in_tail = &w->in_head;
+		pthread_mutex_unlock(&w->lock);
+
+		if (batch) {
+			run_batch(w, batch);
+			pthread_mutex_lock(&w->lock);
+			*w->done_tail = batch;
+			w->done_tail = tail;
+			pthread_mutex_unlock(&w->lock);
+			if (w->cfg.wake)
+				w->cfg.wake(w->cfg.wake_arg);
+		}
+
+		int64_t now = wall_ms();
+		if (now >= next_prune) {
+			next_prune = now + 60000;
+			if (store_prune_ids(w->store, now - w->cfg.dedup_window_ms))
+				GW_WARN("%s: could not prune old publish ids", __func__);
+		}
+	}
+	return NULL;
+}
+
+int writer_start(const struct writer_cfg *cfg, struct writer **out,
+		 char *err, size_t errlen)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->cfg = *cfg;
+	if (!w->cfg.batch)
+		w->cfg.batch = 1024;
+	w->in_tail = &w->in_head;
+	w->done_tail = &w->done_head;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (store_open(cfg->db_path, STORE_WRITE, &w->store, err, errlen))
+		goto init_fail;
+	snprintf(w->epoch, sizeof(w->epoch), "%s", store_epoch(w->store));
+	atomic_store(&w->ready, 1);
+	if (pthread_create(&w->thread, NULL, writer_main, w)) {
+		snprintf(err, errlen, "cannot start the writer thread");
+		goto init_fail;
+	}
+	*out = w;
+	return 0;
+
+init_fail:
+	store_close(w->store);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+	return -1;
+}
+
+void writer_set_ack_sink(struct writer *w, writer_ack_fn fn, void *arg)
+{
+	w->ack = fn;
+	w->ack_arg = arg;
+}
+
+void writer_submit(struct writer *w, struct gw_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	*w->in_tail = j;
+	w->in_tail = &j->next;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+struct gw_job *writer_take_done(struct writer *w)
+{
+	struct gw_job *list;
+
+	pthread_mutex_lock(&w->lock);
+	list = w->done_head;
+	w->done_head = NULL;
+	w->done_tail = &w->done_head;
+	pthread_mutex_unlock(&w->lock);
+	return list;
+}
+
+void writer_stop(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+}
+
+void writer_free(struct writer *w)
+{
+	struct gw_job *j;
+
+	if (!w)
+		return;
+	while ((j = writer_take_done(w)) != NULL)
+		while (j) {
+			struct gw_job *next = j->next;
+			writer_job_free(j);
+			j = next;
+		}
+	store_close(w->store);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
+int writer_ready(const struct writer *w)
+{
+	return atomic_load(&((struct writer *)w)->ready);
+}
+
+const char *writer_epoch(const struct writer *w)
+{
+	return w->epoch;
+}

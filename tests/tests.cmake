@@ -1,0 +1,41 @@
+# Unit tests: one executable per tests/test_<module>.c, linked with the pure
+# modules only. Integration tests: tests/integration/*.py run the real binary
+# with /usr/bin/python3 (Debian's python3-websockets and python3-pika live
+# there); tests/integration/browser_*.mjs drive headless Chromium with node.
+# Labels: unit, integration, broker (needs RabbitMQ), browser (needs Chromium).
+
+file(GLOB GW_UNIT_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
+foreach(src IN LISTS GW_UNIT_TESTS)
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE gwcore)
+  target_compile_definitions(${name} PRIVATE GW_SCHEMA_DIR="${PROJECT_SOURCE_DIR}/schema")
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()
+
+set(GW_TEST_ENV
+  "STATUSGATE_BIN=$<TARGET_FILE:statusgate>"
+  "GW_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+  "PYTHONDONTWRITEBYTECODE=1")
+
+file(GLOB GW_PY_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/integration/*_test.py)
+foreach(src IN LISTS GW_PY_TESTS)
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME ${name} COMMAND /usr/bin/python3 ${src})
+  if(name MATCHES "^broker_")
+    set(labels "integration;broker")
+  else()
+    set(labels "integration")
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT 900
+    ENVIRONMENT "${GW_TEST_ENV}")
+endforeach()
+
+file(GLOB GW_BROWSER_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/integration/browser_*.mjs)
+foreach(src IN LISTS GW_BROWSER_TESTS)
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME ${name} COMMAND node ${src})
+  set_tests_properties(${name} PROPERTIES LABELS "integration;browser" TIMEOUT 600
+    ENVIRONMENT "${GW_TEST_ENV};NODE_PATH=${PROJECT_SOURCE_DIR}/tests/node_modules")
+endforeach()
