@@ -496,9 +496,11 @@ int store_open(const char *path, int mode, struct store **out,
 	if (mode == STORE_WRITE) {
 		if (set_wal(s->db, err, errlen) < 0)
 			goto fail;
-		snprintf(s->err, sizeof(s->err), "PRAGMA journal_size_limit = %d",
+		char pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %d",
 			 STORE_WAL_LIMIT);
-		sqlite3_exec(s->db, s->err, NULL, NULL, NULL); /* a hint only */
+		sqlite3_exec(s->db, pragma, NULL, NULL, NULL); /* a hint only */
 	}
 	if (sql_int(s->db, "PRAGMA user_version", &version) < 0) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
@@ -1067,10 +1069,10 @@ int store_apply(struct store *s, const struct gw_pub *p, int64_t now_ms,
 	rc = apply_pub(s, p, now_ms);
 	/* the state is read inside the savepoint: if that fails, the publish
 	 * is undone too, so "error" always means "nothing changed" */
-	if (rc == 0 && (rc = state_fill(s, p->key, &tmp, __func__)) == 0)
+	if (rc == 0 && st && (rc = state_fill(s, p->key, &tmp, __func__)) == 0)
 		tmp.exists = 1;
 	if (rc >= 0 && q_exec(s, Q_RELEASE, __func__) < 0) {
-		if (rc == 0)
+		if (rc == 0 && st)
 			proto_state_clear(&tmp);
 		rc = GW_EINTERNAL;
 	}
@@ -1086,7 +1088,7 @@ int store_apply(struct store *s, const struct gw_pub *p, int64_t now_ms,
 			       __func__);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0 && st)
 		*st = tmp;
 out:
 	if (rc < 0 && errlen)
