@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what statusgate needs on Debian 12: build tools and libraries, and
+# with --test also RabbitMQ, the Python and Node test clients and Chromium.
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+BUILD_PKGS="build-essential cmake pkg-config libwebsockets-dev librabbitmq-dev libjansson-dev libsqlite3-dev libssl-dev libjwt-dev curl ca-certificates"
+TEST_PKGS="rabbitmq-server amqp-tools python3 python3-websockets python3-pika chromium sqlite3 procps"
+
+want="$BUILD_PKGS"
+[ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
+command -v node >/dev/null 2>&1 || { [ "${1:-}" = "--test" ] && want="$want nodejs npm"; }
+
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+if [ -n "$missing" ]; then
+  echo "deps: installing$missing"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+# Debian starts rabbitmq-server on install where it can; tests start their own.
+if [ "${1:-}" = "--test" ]; then
+  here="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ -f "$here/tests/package.json" ] && [ ! -d "$here/tests/node_modules/playwright-core" ]; then
+    echo "deps: installing playwright-core (drives Debian's chromium; no browser download)"
+    (cd "$here/tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+  fi
+fi

