@@ -72,8 +72,6 @@ static void apply_job(struct writer *w, struct gw_job *j)
 	int64_t now = wall_ms();
 	int r;
 
-	memcpy(j->key, j->pub.key, sizeof(j->key));
-	j->type = j->pub.type;
 	memset(&st, 0, sizeof(st));
 	r = store_apply(w->store, &j->pub, now, &st, j->err, sizeof(j->err));
 	j->result = r;
@@ -111,7 +109,13 @@ static int ack_of(int result)
 static void run_batch(struct writer *w, struct gw_job *batch)
 {
 	uint64_t t0 = metrics_now_ns();
-	int failed = store_begin(w->store) != 0;
+	int failed;
+
+	for (struct gw_job *j = batch; j; j = j->next) {
+		memcpy(j->key, j->pub.key, sizeof(j->key));
+		j->type = j->pub.type;
+	}
+	failed = store_begin(w->store) != 0;
 
 	for (struct gw_job *j = batch; j && !failed; j = j->next) {
 		apply_job(w, j);
@@ -195,6 +199,13 @@ static void *writer_main(void *arg)
 		}
 
 		int64_t now = wall_ms();
+		/* after a failed commit, probe once a second so /readyz recovers
+		 * without waiting for the next publish */
+		if (!atomic_load(&w->ready) && store_begin(w->store) == 0 &&
+		    store_commit(w->store) == 0) {
+			atomic_store(&w->ready, 1);
+			GW_INFO("%s: the store accepts commits again", __func__);
+		}
 		if (now >= next_prune) {
 			next_prune = now + 60000;
 			if (store_prune_ids(w->store, now - w->cfg.dedup_window_ms))
