@@ -189,6 +189,9 @@ int server_start(struct gw_app *app)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;
 		info.ssl_private_key_filepath = cfg->tls_key;
+		/* HTTP/1.1 only: browsers then open WebSockets with a plain
+		 * Upgrade (not RFC 8441 over h2), one code path for both */
+		info.alpn = "http/1.1";
 	}
 	app->ctx = lws_create_context(&info);
 	if (!app->ctx) {

@@ -37,7 +37,8 @@ def free_port():
 class Gateway:
     """A statusgate process on a loopback port with its own database."""
 
-    def __init__(self, *args, db=None, port=None, env=None, workdir=None):
+    def __init__(self, *args, db=None, port=None, env=None, workdir=None, ssl_ctx=None):
+        self.ssl = ssl_ctx          # an ssl.SSLContext: talk https/wss
         self.workdir = workdir or tempfile.mkdtemp(prefix="sg-test-")
         self.db = db or os.path.join(self.workdir, "statusgate.db")
         self.port = port or free_port()
@@ -48,11 +49,11 @@ class Gateway:
 
     @property
     def base(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.ssl else "http", self.port)
 
     @property
     def ws_base(self):
-        return "ws://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("wss" if self.ssl else "ws", self.port)
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
@@ -120,7 +121,7 @@ class Gateway:
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl) as r:
                 return r.status, decode(r.read(), r.headers.get("content-type", ""))
         except urllib.error.HTTPError as e:
             return e.code, decode(e.read(), e.headers.get("content-type", ""))
@@ -132,6 +133,8 @@ class Gateway:
         return self.http("POST", "/api/v1/publish", obj, headers)
 
     def ws(self, path, **kw):
+        if self.ssl:
+            kw.setdefault("ssl", self.ssl)
         return websockets.connect(self.ws_base + path, max_size=None, **kw)
 
     def __enter__(self):

@@ -1,0 +1,63 @@
+"""TLS: with --tls-cert/--tls-key the gateway serves https and wss itself.
+
+A throw-away self-signed certificate is made with the openssl command; the
+clients trust exactly that certificate (no verification is switched off).
+"""
+import asyncio
+import os
+import ssl
+import subprocess
+import tempfile
+import urllib.request
+
+from harness import Gateway, Runner, recv_json
+
+t = Runner()
+
+
+def make_cert(d):
+    key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+@t.test
+async def https_and_wss_with_the_configured_certificate():
+    d = tempfile.mkdtemp(prefix="sg-tls-")
+    crt, key = make_cert(d)
+    ctx = ssl.create_default_context(cafile=crt)
+    with Gateway("--tls-cert", crt, "--tls-key", key, workdir=d, ssl_ctx=ctx) as gw:
+        assert gw.base.startswith("https://")
+        assert gw.http("GET", "/healthz") == (200, {"status": "ok"})
+        async with gw.ws("/ws/submissions/t1/") as ws:
+            first = await recv_json(ws)
+            assert first == {"message": None, "notification_message": "",
+                             "validation_message": ""}, first
+            st, body = gw.publish({"type": "status", "submission": "t1",
+                                   "status": "ready", "notification": "over TLS"})
+            assert st == 200, body
+            frame = await recv_json(ws)
+            assert frame["message"] == "Ready" and frame["notification_message"] == "over TLS"
+        # plain HTTP on the TLS port is not served
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/healthz" % gw.port, timeout=5)
+            raise AssertionError("plain HTTP answered on the TLS port")
+        except (OSError, ValueError) as e:
+            assert "plain HTTP answered" not in str(e)
+
+
+@t.test
+def refuses_to_start_with_a_missing_key():
+    d = tempfile.mkdtemp(prefix="sg-tls-")
+    crt, _ = make_cert(d)
+    gw = Gateway("--tls-cert", crt, "--tls-key", os.path.join(d, "absent.pem"), workdir=d)
+    gw.start(wait=False)
+    rc = gw.proc.wait(15)
+    assert rc != 0, "started without its key"
+    assert "listen" in gw.logs() or "TLS" in gw.logs(), gw.logs()
+
+
+t.run()
