@@ -1,0 +1,191 @@
+"""A private RabbitMQ node for one test file (or one benchmark run).
+
+Broker(...).start() runs Debian's rabbitmq-server in the foreground as the
+`rabbitmq` user with its own node name (sg<random>@localhost), its own AMQP
+and distribution ports (free loopback ports), and its own mnesia, log and
+HOME directories (so its own Erlang cookie) in a temp dir. It never touches
+the system node or another test's node, so tests can run side by side.
+stop() / start() again keep the same ports and data: that is the broker-loss
+test. A node that cannot start raises (a failure, never a skip).
+
+Installs rabbitmq-server through scripts/deps.sh --test when it is missing.
+"""
+import os
+import pwd
+import random
+import shutil
+import socket
+import string
+import subprocess
+import tempfile
+import time
+
+import harness
+
+RMQ_BIN = "/usr/lib/rabbitmq/bin"
+
+
+def ensure_installed():
+    if os.path.exists(os.path.join(RMQ_BIN, "rabbitmq-server")):
+        return
+    deps = os.path.join(harness.SOURCE_DIR, "scripts", "deps.sh")
+    subprocess.run([deps, "--test"], check=True)
+    if not os.path.exists(os.path.join(RMQ_BIN, "rabbitmq-server")):
+        raise RuntimeError("rabbitmq-server is not installed and deps.sh could not install it")
+
+
+def _as_rabbitmq(cmd):
+    """argv that runs cmd as the rabbitmq user (we are root in CI)."""
+    if os.getuid() == 0:
+        return ["runuser", "-u", "rabbitmq", "--"] + cmd
+    if pwd.getpwuid(os.getuid()).pw_name == "rabbitmq":
+        return cmd
+    return ["sudo", "-E", "-u", "rabbitmq", "--"] + cmd
+
+
+class Broker:
+    def __init__(self, workdir=None):
+        ensure_installed()
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        self.node = "sg%s@localhost" % suffix
+        self.port = harness.free_port()
+        self.dist_port = harness.free_port()
+        self.dir = tempfile.mkdtemp(prefix="sg-rabbit-", dir=workdir)
+        for d in ("mnesia", "log", "home"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        # an empty config: the system's /etc/rabbitmq must not leak in
+        self.conf = os.path.join(self.dir, "rabbitmq")
+        with open(self.conf + ".conf", "w") as f:
+            f.write("loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:%d\n" % self.port)
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        os.chmod(self.dir, 0o755)
+        if os.getuid() == 0:
+            ent = pwd.getpwnam("rabbitmq")
+            for root, dirs, files in os.walk(self.dir):
+                for n in dirs + files:
+                    os.chown(os.path.join(root, n), ent.pw_uid, ent.pw_gid)
+            os.chown(self.dir, ent.pw_uid, ent.pw_gid)
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "server-console.log")
+
+    @property
+    def url(self):
+        return "amqp://guest:guest@127.0.0.1:%d/" % self.port
+
+    def _env(self, server):
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.path.join(self.dir, "home"),
+            "LANG": "C.UTF-8",
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.dir, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.dir, "log"),
+            "RABBITMQ_CONFIG_FILE": self.conf,
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.dir, "enabled_plugins"),
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.dir, "rabbitmq-env.conf"),
+        }
+        if server:
+            env["RABBITMQ_NODE_PORT"] = str(self.port)
+            env["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1"
+            env["RABBITMQ_DIST_PORT"] = str(self.dist_port)
+        return env
+
+    def ctl(self, *args, timeout=60, check=True):
+        """rabbitmqctl against this node; returns its stdout."""
+        r = subprocess.run(_as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmqctl"), "-n", self.node] +
+                                        list(args)),
+                           env=self._env(False), cwd=self.dir, capture_output=True,
+                           text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("rabbitmqctl %s: exit %d\n%s%s" % (" ".join(args), r.returncode,
+                                                                   r.stdout, r.stderr))
+        return r.stdout
+
+    def start(self, timeout=90):
+        if self.proc and self.proc.poll() is None:
+            return self
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            _as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmq-server")]),
+            env=self._env(True), cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        deadline = time.time() + timeout
+        last = ""
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("rabbitmq-server exited with %s:\n%s" %
+                                   (self.proc.returncode, self.logs()))
+            try:
+                r = subprocess.run(
+                    _as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmqctl"), "-n", self.node,
+                                  "await_startup", "--timeout", "10"]),
+                    env=self._env(False), cwd=self.dir, capture_output=True, text=True,
+                    timeout=30)
+                if r.returncode == 0 and self._port_open():
+                    return self
+                last = r.stdout + r.stderr
+            except subprocess.TimeoutExpired:
+                last = "await_startup timed out"
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("RabbitMQ node %s did not start within %ss: %s\n%s" %
+                           (self.node, timeout, last, self.logs()))
+
+    def _port_open(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self, timeout=60):
+        """Stops the node (rabbitmqctl stop, then signals); keeps its data."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            self.ctl("stop", timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        # the Erlang VM may leave epmd running (shared; harmless) but never beam
+        deadline = time.time() + 10
+        while self._port_open() and time.time() < deadline:
+            time.sleep(0.2)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        out = []
+        for p in [self.log_path] + [os.path.join(self.dir, "log", n)
+                                    for n in sorted(os.listdir(os.path.join(self.dir, "log")))
+                                    if n.endswith(".log")]:
+            try:
+                with open(p, "rb") as f:
+                    out.append(f.read()[-4000:].decode("utf-8", "replace"))
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def queue_depth(self, name):
+        """messages (ready + unacked) in a queue, or None if it does not exist."""
+        out = self.ctl("list_queues", "-q", "--no-table-headers", "name", "messages",
+                       check=False)
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == name:
+                return int(parts[1])
+        return None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
