@@ -1,0 +1,238 @@
+/*
+ * The writer thread and the hand-off queue: jobs come back in submission
+ * order with their results and encoded frames; AMQP jobs are acknowledged
+ * through the sink only after their commit, with the right outcome; stop
+ * drains everything queued; hand-off tasks from several threads all run.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "handoff.h"
+#include "proto.h"
+#include "writer.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int wakes;
+
+struct ack { uint64_t tag; int outcome; };
+static struct ack acks[64];
+static int nacks;
+
+static void on_wake(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	wakes++;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+static void on_ack(void *arg, uint64_t tag, int outcome)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	if (nacks < 64)
+		acks[nacks++] = (struct ack){ tag, outcome };
+	pthread_mutex_unlock(&mu);
+}
+
+static struct gw_job *job(int source, uint64_t cookie, const char *json)
+{
+	struct gw_job *j = writer_job_new(source, cookie);
+	char err[200];
+	int r = proto_decode_publish(json, strlen(json), 0, NULL, &j->pub, err, sizeof(err));
+
+	if (r)
+		fprintf(stderr, "decode failed: %s\n", err);
+	CHECK_EQ_INT(r, 0);
+	return j;
+}
+
+/* waits until n jobs came back; returns them as an array (caller frees) */
+static struct gw_job **collect(struct writer *w, int n)
+{
+	struct gw_job **out = calloc((size_t)n, sizeof(*out));
+	int got = 0;
+
+	while (got < n) {
+		struct gw_job *j;
+
+		pthread_mutex_lock(&mu);
+		j = writer_take_done(w);
+		if (!j) {
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_sec += 10;
+			if (pthread_cond_timedwait(&cv, &mu, &dl)) {
+				pthread_mutex_unlock(&mu);
+				break;   /* nothing for 10 s: report what we have */
+			}
+		}
+		pthread_mutex_unlock(&mu);
+		for (; j; j = j->next)
+			if (got < n)
+				out[got++] = j;
+	}
+	CHECK_EQ_INT(got, n);
+	return out;
+}
+
+static void free_jobs(struct gw_job **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		writer_job_free(v[i]);
+	free(v);
+}
+
+static void test_results_and_acks(const char *db)
+{
+	struct writer_cfg cfg = { db, 1000, 64, 3600000, on_wake, NULL };
+	struct writer *w;
+	char err[200];
+	char many[2048];
+	size_t n;
+
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
+	writer_set_ack_sink(w, on_ack, NULL);
+	CHECK(strlen(writer_epoch(w)) == 32);
+	CHECK(writer_ready(w));
+
+	/* 17 kinds: valid JSON, but the store refuses more than 16 kinds */
+	n = (size_t)snprintf(many, sizeof(many), "{\"type\":\"records\",\"submission\":\"k\",\"records\":[");
+	for (int i = 0; i < 17; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "%s{\"kind\":\"kind%d\",\"name\":\"n\"}",
+				      i ? "," : "", i);
+	snprintf(many + n, sizeof(many) - n, "]}");
+
+	writer_submit(w, job(GW_SRC_HTTP, 1, "{\"type\":\"status\",\"submission\":\"s1\",\"status\":\"Loaded\"}"));
+	writer_submit(w, job(GW_SRC_AMQP, 101, "{\"type\":\"status\",\"submission\":\"s1\",\"status\":\"Ready\",\"id\":\"x1\"}"));
+	writer_submit(w, job(GW_SRC_AMQP, 102, "{\"type\":\"status\",\"submission\":\"s1\",\"status\":\"Error\",\"id\":\"x1\"}"));
+	writer_submit(w, job(GW_SRC_AMQP, 103, many));
+	writer_submit(w, job(GW_SRC_HTTP, 2, "{\"type\":\"notification\",\"submission\":\"s2\",\"notification\":\"hi\"}"));
+
+	struct gw_job **v = collect(w, 5);
+	if (check_failures())
+		goto out;
+	/* submission order, with results */
+	CHECK_EQ_INT(v[0]->cookie, 1);
+	CHECK_EQ_INT(v[0]->result, 0);
+	CHECK_EQ_INT(v[0]->seq, 1);
+	CHECK_EQ_STR(v[0]->key, "s1");
+	CHECK(v[0]->legacy && v[0]->event);
+	CHECK(strstr((char *)gw_buf_data(v[0]->legacy), "\"message\":\"Loaded\"") != NULL);
+	CHECK(strstr((char *)gw_buf_data(v[0]->event), "\"seq\":1") != NULL);
+	CHECK_EQ_INT(v[1]->result, 0);
+	CHECK_EQ_INT(v[1]->seq, 2);
+	CHECK_EQ_INT(v[2]->result, 1);          /* same id: no effect */
+	CHECK(v[2]->legacy == NULL && v[2]->event == NULL);
+	CHECK_EQ_INT(v[3]->result, GW_EINVAL);
+	CHECK(strlen(v[3]->err) > 0);
+	CHECK_EQ_STR(v[3]->key, "k");
+	CHECK_EQ_INT(v[4]->result, 0);
+	CHECK_EQ_INT(v[4]->seq, 1);             /* seq is per submission */
+	CHECK_EQ_INT(v[4]->type, GW_PUB_NOTIFICATION);
+
+	/* AMQP jobs only, in order, after commit */
+	pthread_mutex_lock(&mu);
+	CHECK_EQ_INT(nacks, 3);
+	CHECK_EQ_INT(acks[0].tag, 101);
+	CHECK_EQ_INT(acks[0].outcome, GW_ACK_OK);
+	CHECK_EQ_INT(acks[1].tag, 102);
+	CHECK_EQ_INT(acks[1].outcome, GW_ACK_OK);     /* duplicates are acked */
+	CHECK_EQ_INT(acks[2].tag, 103);
+	CHECK_EQ_INT(acks[2].outcome, GW_ACK_REJECT); /* dead-lettered */
+	CHECK(wakes >= 1);
+	pthread_mutex_unlock(&mu);
+out:
+	free_jobs(v, 5);
+	writer_stop(w);
+	writer_free(w);
+}
+
+/* stop right after submitting: every job is committed and handed back */
+static void test_stop_drains(const char *db)
+{
+	enum { N = 500 };
+	struct writer_cfg cfg = { db, 10, 32, 3600000, NULL, NULL };
+	struct writer *w;
+	char err[200], json[128];
+	int count = 0, ordered = 1;
+	uint64_t last = 0;
+
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"type\":\"notification\",\"submission\":\"drain\",\"notification\":\"%d\"}", i);
+		writer_submit(w, job(GW_SRC_HTTP, (uint64_t)i, json));
+	}
+	writer_stop(w);
+	for (struct gw_job *j = writer_take_done(w); j;) {
+		struct gw_job *next = j->next;
+		if (j->result != 0 || j->seq != last + 1)
+			ordered = 0;
+		last = j->seq;
+		count++;
+		writer_job_free(j);
+		j = next;
+	}
+	CHECK_EQ_INT(count, N);
+	CHECK(ordered);
+	writer_free(w);
+}
+
+static atomic_int ran;
+
+static void task(void *ctx, void *arg)
+{
+	(void)arg;
+	if (ctx)
+		atomic_fetch_add(&ran, 1);
+	else
+		atomic_fetch_add(&ran, 1000);   /* freed without running */
+}
+
+static void *poster(void *arg)
+{
+	for (int i = 0; i < 1000; i++)
+		handoff_post(arg, task, NULL);
+	return NULL;
+}
+
+static void test_handoff(void)
+{
+	struct handoff *h = handoff_new();
+	pthread_t t1, t2;
+	int ctx;
+
+	pthread_create(&t1, NULL, poster, h);
+	pthread_create(&t2, NULL, poster, h);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	handoff_run(h, &ctx);
+	CHECK_EQ_INT(atomic_load(&ran), 2000);
+	handoff_run(h, &ctx);                  /* nothing left */
+	CHECK_EQ_INT(atomic_load(&ran), 2000);
+	handoff_post(h, task, NULL);
+	handoff_free(h);                        /* pending task: fn(NULL, arg) */
+	CHECK_EQ_INT(atomic_load(&ran), 3000);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96];
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(db1, sizeof(db1), "%s/a.db", dir);
+	snprintf(db2, sizeof(db2), "%s/b.db", dir);
+	test_results_and_acks(db1);
+	test_stop_drains(db2);
+	test_handoff();
+	return check_report();
+}
