@@ -276,14 +276,16 @@ static int add_event(void *arg, uint64_t seq, const char *json, size_t len)
 static int get_events(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *key)
 {
 	char arg[32], *end;
+	const char *v;
 	unsigned long long since = 0;
 	uint64_t oldest = 0;
 	struct events_acc acc = { json_array() };
 	json_t *o;
 
-	if (lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg))) {
-		since = strtoull(arg, &end, 10);
-		if (!*arg || *end || arg[0] == '-') {
+	/* lws copies "since=N" into arg and returns a pointer to N */
+	if ((v = lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg)))) {
+		since = strtoull(v, &end, 10);
+		if (!*v || *end || v[0] < '0' || v[0] > '9') {
 			json_decref(acc.arr);
 			return reply_error(wsi, h, 400, "bad_request", "since must be a non-negative integer");
 		}
@@ -331,13 +333,14 @@ static int add_listed(void *arg, const char *key, int status, const char *notifi
 
 static int list_submissions(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 {
-	char arg[16];
+	char arg[32], *end;
+	const char *v;
 	long limit = 50;
 	json_t *arr = json_array();
 
-	if (lws_get_urlarg_by_name(wsi, "limit=", arg, sizeof(arg))) {
-		limit = strtol(arg, NULL, 10);
-		if (limit < 1 || limit > 1000) {
+	if ((v = lws_get_urlarg_by_name(wsi, "limit=", arg, sizeof(arg)))) {
+		limit = strtol(v, &end, 10);
+		if (!*v || *end || limit < 1 || limit > 1000) {
 			json_decref(arr);
 			return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
 		}
