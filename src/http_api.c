@@ -145,27 +145,29 @@ static int on_writeable(struct lws *wsi, struct http_pss *h)
 }
 
 /* For refusing a WebSocket upgrade: headers and body in one write, as the
- * upgrade path expects the response to be complete when we return. */
+ * upgrade path expects the response to be complete when we return. The head
+ * is written by hand: lws 4.1 has not parsed the request's HTTP version yet
+ * at this point and would answer "HTTP/1.0", which strict clients reject. */
 static int reply_now(struct lws *wsi, int status, const char *error, const char *detail)
 {
-	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
-		      *end = buf + sizeof(buf) - 1;
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE;
+	size_t room = sizeof(buf) - LWS_PRE;
 	json_t *o = json_pack("{s:s, s:s}", "error", error, "detail", detail);
 	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	size_t n = s ? strlen(s) : 0;
-	int r = -1;
+	const char *phrase = status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" :
+			     status == 404 ? "Not Found" : status == 429 ? "Too Many Requests" :
+			     status == 503 ? "Service Unavailable" : "Bad Request";
+	int n, r = -1;
 
 	json_decref(o);
 	if (!s)
 		return -1;
-	if (!lws_add_http_common_headers(wsi, (unsigned)status, "application/json",
-					 (lws_filepos_t)n, &p, end) &&
-	    !lws_finalize_http_header(wsi, &p, end) && (size_t)(end - p) > n) {
-		memcpy(p, s, n);
-		p += n;
-		if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) >= 0)
-			r = 1;
-	}
+	n = snprintf((char *)start, room, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+		     "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n\r\n%s",
+		     status, phrase, strlen(s), s);
+	if (n > 0 && (size_t)n < room &&
+	    lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_HEADERS) >= 0)
+		r = 1;
 	free(s);
 	return r;
 }
@@ -176,6 +178,7 @@ static const char *status_error(int status)
 	case 401: return "unauthorized";
 	case 403: return "forbidden";
 	case 404: return "not_found";
+	case 429: return "too_many";
 	case 503: return "unavailable";
 	default: return "refused";
 	}
