@@ -1,0 +1,884 @@
+/*
+ * wsload: the fan-out load tool of bench/fanout.sh (not part of the product).
+ *
+ *   wsload run   [options]   N WebSocket receivers + an HTTP publisher
+ *   wsload floor [options]   the "syscall floor": the CPU cost of writing
+ *                            the same frames to N loopback TCP sockets
+ *
+ * run: one thread, epoll, non-blocking sockets. It opens N receivers on one
+ * channel (statusgate's legacy /ws/submissions/bench/ or /ws with a
+ * subscribe command, or nchan's /sub/bench), waits until a warm-up message
+ * reached all of them, then publishes M events over K keep-alive HTTP/1.1
+ * connections (statusgate POST /api/v1/publish, or nchan's publisher
+ * location), as fast as the window of W events not yet received by everyone
+ * allows, or at a fixed rate. Every event carries "BENCH <index> <publisher>
+ * <CLOCK_REALTIME us>" and padding; each receiver checks that the indexes of
+ * one publisher arrive increasing (publisher k sends its events in order),
+ * counts them, and the publish-to-receive latency is taken from the stamp.
+ * With --server-pid it reads the server's CPU time (utime+stime of the whole
+ * process and of its main thread, /proc/<pid>/[task/<pid>/]stat) around the
+ * publish phase, and its memory (VmRSS before the receivers connect, VmHWM
+ * at the end). The result is one JSON line on stdout.
+ *
+ * The client handshake is the minimal RFC 6455 one with a fixed key (a bench
+ * tool, not a browser); frames from the server must be unmasked, frames we
+ * send (subscribe, pong) are masked.
+ *
+ * Build: gcc -O2 -Wall -Wextra -o wsload bench/wsload.c -lpthread
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RBUF (1u << 20)
+#define MAXPUB 64
+
+static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "wsload: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+static uint64_t now_us(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- options ---- */
+
+static struct {
+	const char *host;
+	int port;
+	const char *sub_path;     /* receivers' URL path */
+	const char *pub_path;     /* publisher's URL path */
+	int nchan;                /* publish raw bodies (nchan) instead of statusgate JSON */
+	int mux;                  /* /ws: send a subscribe command after the upgrade */
+	int receivers, events, size, publishers, window;
+	double rate;              /* events/s; 0: as fast as the window allows */
+	int server_pid;
+	const char *label;
+	double idle_timeout;      /* s without progress before giving up */
+} opt = {
+	"127.0.0.1", 0, "/ws/submissions/bench/", "/api/v1/publish", 0, 0,
+	100, 1000, 200, 1, 64, 0, 0, "", 15,
+};
+
+static void parse_opts(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(k, "--nchan")) { opt.nchan = 1; continue; }
+		if (!strcmp(k, "--mux")) { opt.mux = 1; continue; }
+		if (!v)
+			die("%s needs a value", k);
+		i++;
+		if (!strcmp(k, "--host")) opt.host = v;
+		else if (!strcmp(k, "--port")) opt.port = atoi(v);
+		else if (!strcmp(k, "--sub-path")) opt.sub_path = v;
+		else if (!strcmp(k, "--pub-path")) opt.pub_path = v;
+		else if (!strcmp(k, "--receivers")) opt.receivers = atoi(v);
+		else if (!strcmp(k, "--events")) opt.events = atoi(v);
+		else if (!strcmp(k, "--size")) opt.size = atoi(v);
+		else if (!strcmp(k, "--publishers")) opt.publishers = atoi(v);
+		else if (!strcmp(k, "--window")) opt.window = atoi(v);
+		else if (!strcmp(k, "--rate")) opt.rate = atof(v);
+		else if (!strcmp(k, "--server-pid")) opt.server_pid = atoi(v);
+		else if (!strcmp(k, "--label")) opt.label = v;
+		else if (!strcmp(k, "--idle-timeout")) opt.idle_timeout = atof(v);
+		else die("unknown option %s", k);
+	}
+	if (opt.receivers < 1 || opt.events < 1 || opt.size < 40 ||
+	    opt.publishers < 1 || opt.publishers > MAXPUB || opt.window < 0)
+		die("%s", "bad option values");
+}
+
+/* ---- server process statistics ---- */
+
+/* utime+stime in clock ticks of /proc/<pid>[/task/<tid>]/stat; -1 on error */
+static long long proc_cpu(int pid, int tid)
+{
+	char path[96], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');   /* comm may contain spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &ut, &st) != 2)
+		return -1;
+	return (long long)(ut + st);
+}
+
+/* a "VmXXX:" line of /proc/<pid>/status in kB; -1 on error */
+static long proc_mem(int pid, const char *key)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl)) {
+			v = strtol(line + kl, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* ---- sockets ---- */
+
+static int tcp_connect(const char *host, int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		die("bad IPv4 address %s", host);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* writes all of buf on a non-blocking socket that has room (small writes) */
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct timespec ts = { 0, 100000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* a masked client frame (RFC 6455 5.3); payload < 126 bytes or 16-bit len */
+static int ws_send(int fd, int opcode, const char *data, size_t len)
+{
+	unsigned char f[16 + 65536];
+	static const unsigned char mask[4] = { 0x37, 0xfa, 0x21, 0x3d };
+	size_t h = 0;
+
+	if (len > 65535)
+		return -1;
+	f[h++] = (unsigned char)(0x80 | opcode);
+	if (len < 126) {
+		f[h++] = (unsigned char)(0x80 | len);
+	} else {
+		f[h++] = 0x80 | 126;
+		f[h++] = (unsigned char)(len >> 8);
+		f[h++] = (unsigned char)len;
+	}
+	memcpy(f + h, mask, 4);
+	h += 4;
+	for (size_t i = 0; i < len; i++)
+		f[h + i] = (unsigned char)data[i] ^ mask[i & 3];
+	return write_all(fd, f, h + len);
+}
+
+/* ---- the run ---- */
+
+enum { C_CONNECTING, C_UPGRADING, C_OPEN, C_DEAD };
+
+struct conn {
+	int fd;
+	int state;
+	int pub;                  /* index of a publisher connection, or -1 */
+	unsigned char *pend;      /* bytes of an incomplete frame or response */
+	size_t plen;
+	unsigned char *msg;       /* fragments of a message being reassembled */
+	size_t mlen;
+	int warm;                 /* got the warm-up message */
+	int got;                  /* bench events received */
+	int ooo;                  /* out of order or duplicated */
+	int64_t last[MAXPUB];     /* last index received per publisher */
+};
+
+struct pubc {                 /* a publisher connection */
+	int fd;
+	int busy;                 /* a request is out, its response not read yet */
+	uint64_t sent;            /* requests sent */
+	int64_t last_idx;
+};
+
+static struct conn *conns;
+static struct pubc pubs[MAXPUB];
+static int ep;
+static unsigned char *rbuf;
+static uint32_t *lat;         /* latency of each delivery, us */
+static size_t nlat, caplat;
+static int *recv_count;       /* per event index: receivers that have it */
+static int done_upto;         /* every event below it reached everybody */
+static int64_t next_event;    /* next event index to publish (-1: warm-up) */
+static int warm_count, open_count, dead_count, bad_frames, http_errors;
+static uint64_t deliveries, t_first_pub, t_last_rx;
+static const char key_hdr[] = "dGhlIHNhbXBsZSBub25jZQ==";
+static const char accept_hdr[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+static void ep_add(int fd, uint32_t ev, int idx)
+{
+	struct epoll_event e = { .events = ev, .data.u64 = (uint64_t)idx };
+
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e))
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+static void ep_mod(int fd, uint32_t ev, int idx)
+{
+	struct epoll_event e = { .events = ev, .data.u64 = (uint64_t)idx };
+
+	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+}
+
+static void conn_dead(struct conn *c, const char *why)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->state == C_OPEN)
+		open_count--;
+	c->state = C_DEAD;
+	dead_count++;
+	if (dead_count <= 5)
+		fprintf(stderr, "wsload: receiver lost: %s\n", why);
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+}
+
+static void send_upgrade(struct conn *c, int idx)
+{
+	char req[512];
+	int n = snprintf(req, sizeof(req),
+		"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+		"Sec-WebSocket-Version: 13\r\n\r\n",
+		opt.sub_path, opt.host, opt.port, key_hdr);
+
+	if (write_all(c->fd, req, (size_t)n))
+		conn_dead(c, "cannot send the upgrade");
+	c->state = C_UPGRADING;
+	ep_mod(c->fd, EPOLLIN, idx);
+}
+
+/* "BENCH <idx> <pub> <ts>" somewhere in a text message */
+static void on_message(struct conn *c, const unsigned char *p, size_t len, uint64_t t_rx)
+{
+	const unsigned char *m = memmem(p, len, "BENCH ", 6);
+	long long idx, ts;
+	int pub;
+
+	if (!m)
+		return;   /* statusgate's initial state frame, an ack... */
+	if (sscanf((const char *)m + 6, "%lld %d %lld", &idx, &pub, &ts) != 3 ||
+	    pub < -1 || pub >= opt.publishers || idx >= opt.events) {
+		bad_frames++;
+		return;
+	}
+	if (idx < 0) {            /* warm-up */
+		if (!c->warm) {
+			c->warm = 1;
+			warm_count++;
+		}
+		return;
+	}
+	if (idx <= c->last[pub])
+		c->ooo++;
+	else
+		c->last[pub] = idx;
+	c->got++;
+	deliveries++;
+	recv_count[idx]++;
+	t_last_rx = t_rx;
+	if (nlat == caplat) {
+		caplat = caplat ? caplat * 2 : 1u << 20;
+		lat = realloc(lat, caplat * sizeof(*lat));
+		if (!lat)
+			die("%s", "out of memory");
+	}
+	lat[nlat++] = t_rx > (uint64_t)ts ? (uint32_t)(t_rx - (uint64_t)ts) : 0;
+}
+
+/* parses the WebSocket frames in buf; returns bytes consumed, -1 on error */
+static long parse_frames(struct conn *c, unsigned char *buf, size_t len, uint64_t t_rx)
+{
+	size_t off = 0;
+
+	while (len - off >= 2) {
+		unsigned char *f = buf + off;
+		int fin = f[0] & 0x80, op = f[0] & 0x0f;
+		uint64_t plen = f[1] & 0x7f;
+		size_t h = 2;
+
+		if (f[1] & 0x80)
+			return -1;    /* a server must not mask */
+		if (plen == 126) {
+			if (len - off < 4)
+				break;
+			plen = (uint64_t)f[2] << 8 | f[3];
+			h = 4;
+		} else if (plen == 127) {
+			if (len - off < 10)
+				break;
+			plen = 0;
+			for (int i = 0; i < 8; i++)
+				plen = plen << 8 | f[2 + i];
+			h = 10;
+		}
+		if (plen > RBUF / 2)
+			return -1;
+		if (len - off < h + plen)
+			break;
+		unsigned char *p = f + h;
+		if (op == 8) {
+			return -1;    /* close */
+		} else if (op == 9) {
+			ws_send(c->fd, 0xA, (const char *)p, plen);
+		} else if (op == 1 || op == 2 || op == 0) {
+			if (fin && !c->mlen && op) {
+				on_message(c, p, plen, t_rx);
+			} else {
+				unsigned char *nm = realloc(c->msg, c->mlen + plen + 1);
+				if (!nm)
+					return -1;
+				c->msg = nm;
+				memcpy(c->msg + c->mlen, p, plen);
+				c->mlen += plen;
+				if (fin) {
+					on_message(c, c->msg, c->mlen, t_rx);
+					c->mlen = 0;
+				}
+			}
+		}
+		off += h + plen;
+	}
+	return (long)off;
+}
+
+/* reads what is there; pending bytes go in front of the shared buffer */
+static void conn_read(struct conn *c, int idx)
+{
+	size_t have = c->plen;
+	ssize_t n;
+	uint64_t t_rx;
+	long used;
+	unsigned char *buf = rbuf;
+
+	if (have)
+		memcpy(buf, c->pend, have);
+	n = read(c->fd, buf + have, RBUF - have);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_dead(c, n ? strerror(errno) : "closed by the server");
+		return;
+	}
+	t_rx = now_us(CLOCK_REALTIME);
+	have += (size_t)n;
+	if (c->state == C_UPGRADING) {
+		unsigned char *end = memmem(buf, have, "\r\n\r\n", 4);
+		if (!end) {
+			used = 0;
+			goto keep;
+		}
+		if (memcmp(buf, "HTTP/1.1 101", 12) || !memmem(buf, (size_t)(end - buf), accept_hdr, sizeof(accept_hdr) - 1)) {
+			if (dead_count < 3)
+				fprintf(stderr, "wsload: upgrade refused: %.*s\n", (int)(end - buf), buf);
+			conn_dead(c, "upgrade refused");
+			return;
+		}
+		c->state = C_OPEN;
+		open_count++;
+		if (opt.mux) {
+			static const char sub[] = "{\"op\":\"subscribe\",\"id\":1,\"submission\":\"bench\"}";
+			ws_send(c->fd, 1, sub, sizeof(sub) - 1);
+		}
+		size_t hl = (size_t)(end + 4 - buf);
+		memmove(buf, buf + hl, have - hl);
+		have -= hl;
+	}
+	used = parse_frames(c, buf, have, t_rx);
+	if (used < 0) {
+		conn_dead(c, "bad frame or close frame from the server");
+		return;
+	}
+keep:
+	c->plen = have - (size_t)used;
+	if (c->plen) {
+		unsigned char *np = realloc(c->pend, c->plen);
+		if (!np)
+			die("%s", "out of memory");
+		c->pend = np;
+		memcpy(c->pend, buf + used, c->plen);
+	}
+	(void)idx;
+}
+
+/* ---- publisher ---- */
+
+static void pub_send(int k, int64_t idx)
+{
+	char note[65536], body[70000], req[71000];
+	int nl, bl, rl;
+	uint64_t ts = now_us(CLOCK_REALTIME);
+
+	nl = snprintf(note, sizeof(note), "BENCH %" PRId64 " %d %" PRIu64 " ", idx,
+		      idx < 0 ? -1 : k, ts);
+	while (nl < opt.size && nl < (int)sizeof(note) - 1)
+		note[nl++] = 'x';
+	note[nl] = '\0';
+	if (opt.nchan)   /* the same bytes as statusgate's legacy frame carries */
+		bl = snprintf(body, sizeof(body), "{\"message\": null, \"notification_message\": \"%s\", "
+			      "\"validation_message\": \"\"}", note);
+	else
+		bl = snprintf(body, sizeof(body), "{\"type\":\"notification\",\"submission\":\"bench\","
+			      "\"notification\":\"%s\"}", note);
+	rl = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
+		      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		      opt.pub_path, opt.host, opt.port, bl, body);
+	if (write_all(pubs[k].fd, req, (size_t)rl))
+		die("%s", "publisher: write failed");
+	pubs[k].busy = 1;
+	pubs[k].sent++;
+	if (!t_first_pub && idx >= 0)
+		t_first_pub = ts;
+}
+
+/* reads responses; returns the number completed */
+static void pub_read(int k)
+{
+	struct pubc *p = &pubs[k];
+	struct conn *c = &conns[opt.receivers + k];
+	unsigned char *buf = rbuf;
+	size_t have = c->plen;
+	ssize_t n;
+
+	if (have)
+		memcpy(buf, c->pend, have);
+	n = read(p->fd, buf + have, RBUF - have);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0)
+		die("%s", "publisher connection closed by the server");
+	have += (size_t)n;
+	size_t off = 0;
+	for (;;) {
+		unsigned char *end = memmem(buf + off, have - off, "\r\n\r\n", 4);
+		if (!end)
+			break;
+		size_t hl = (size_t)(end + 4 - (buf + off));
+		unsigned char *cl = memmem(buf + off, hl, "Content-Length:", 15);
+		if (!cl)
+			cl = memmem(buf + off, hl, "content-length:", 15);
+		long blen = cl ? strtol((char *)cl + 15, NULL, 10) : 0;
+		if (off + hl + (size_t)blen > have)
+			break;
+		int status = atoi((char *)buf + off + 9);
+		if (status < 200 || status > 299) {
+			if (++http_errors <= 5)
+				fprintf(stderr, "wsload: publish answered %.*s\n",
+					(int)(hl + (size_t)blen), buf + off);
+		}
+		p->busy = 0;
+		off += hl + (size_t)blen;
+	}
+	c->plen = have - off;
+	if (c->plen) {
+		unsigned char *np = realloc(c->pend, c->plen);
+		if (!np)
+			die("%s", "out of memory");
+		c->pend = np;
+		memcpy(c->pend, buf + off, c->plen);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double p)
+{
+	if (!nlat)
+		return 0;
+	size_t i = (size_t)(p * (double)(nlat - 1) + 0.5);
+	return lat[i] / 1000.0;
+}
+
+static void wait_events(int timeout_ms, uint64_t *t)
+{
+	struct epoll_event ev[512];
+	int n = epoll_wait(ep, ev, 512, timeout_ms);
+
+	*t = now_us(CLOCK_MONOTONIC);
+	for (int i = 0; i < n; i++) {
+		int idx = (int)ev[i].data.u64;
+		struct conn *c = &conns[idx];
+
+		if (idx >= opt.receivers) {
+			pub_read(idx - opt.receivers);
+			continue;
+		}
+		if (c->state == C_DEAD)
+			continue;
+		if (c->state == C_CONNECTING) {
+			int err = 0;
+			socklen_t sl = sizeof(err);
+			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+			if (err)
+				conn_dead(c, strerror(err));
+			else
+				send_upgrade(c, idx);
+			continue;
+		}
+		if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			conn_read(c, idx);
+	}
+}
+
+static int run(void)
+{
+	int N = opt.receivers, started = 0;
+	long rss0 = 0, hwm = 0;
+	long long cpu0 = 0, cpu1 = 0, mcpu0 = 0, mcpu1 = 0;
+	uint64_t t, t_last_progress, t_warm = 0, t_conn0;
+	uint64_t last_deliveries = 0;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if ((rlim_t)(N + opt.publishers + 64) > rl.rlim_cur)
+		die("%s", "too few file descriptors: raise ulimit -n");
+	conns = calloc((size_t)(N + opt.publishers), sizeof(*conns));
+	recv_count = calloc((size_t)opt.events, sizeof(int));
+	rbuf = malloc(RBUF);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!conns || !recv_count || !rbuf || ep < 0)
+		die("%s", "out of memory");
+	if (opt.server_pid)
+		rss0 = proc_mem(opt.server_pid, "VmRSS:");
+
+	/* receivers: at most 200 handshakes in flight, so the listen backlog
+	 * never overflows */
+	t_conn0 = now_us(CLOCK_MONOTONIC);
+	t_last_progress = t_conn0;
+	while (open_count + dead_count < N) {
+		while (started < N && started - open_count - dead_count < 200) {
+			struct conn *c = &conns[started];
+			memset(c->last, 0xff, sizeof(c->last));   /* -1 */
+			c->pub = -1;
+			c->fd = tcp_connect(opt.host, opt.port);
+			if (c->fd < 0)
+				die("connect: %s", strerror(errno));
+			c->state = C_CONNECTING;
+			ep_add(c->fd, EPOLLOUT, started);
+			started++;
+		}
+		wait_events(100, &t);
+		if (t - t_conn0 > 60u * 1000000u)
+			die("%s", "receivers did not all connect within 60 s");
+	}
+	if (dead_count)
+		die("%s", "some receivers could not connect");
+	double connect_s = (double)(now_us(CLOCK_MONOTONIC) - t_conn0) / 1e6;
+
+	/* publishers */
+	for (int k = 0; k < opt.publishers; k++) {
+		struct conn *c = &conns[N + k];
+		pubs[k].fd = tcp_connect(opt.host, opt.port);
+		if (pubs[k].fd < 0)
+			die("connect: %s", strerror(errno));
+		{   /* loopback: the connect completes at once; wait for it */
+			struct epoll_event e = { .events = EPOLLOUT }, out;
+			int pe = epoll_create1(0), err = 0;
+			socklen_t sl = sizeof(err);
+			epoll_ctl(pe, EPOLL_CTL_ADD, pubs[k].fd, &e);
+			epoll_wait(pe, &out, 1, 5000);
+			close(pe);
+			getsockopt(pubs[k].fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+			if (err)
+				die("publisher connect: %s", strerror(err));
+		}
+		c->fd = pubs[k].fd;
+		c->pub = k;
+		c->state = C_OPEN;
+		ep_add(pubs[k].fd, EPOLLIN, N + k);
+	}
+
+	/* warm-up: every receiver must have one message before we measure */
+	t_warm = now_us(CLOCK_MONOTONIC);
+	uint64_t t_resend = 0;
+	while (warm_count < N) {
+		wait_events(10, &t);
+		if (!pubs[0].busy && t - t_resend > 1000000u) {
+			pub_send(0, -1);
+			t_resend = t;
+		}
+		if (t - t_warm > 30u * 1000000u) {
+			fprintf(stderr, "wsload: only %d of %d receivers got the warm-up message\n",
+				warm_count, N);
+			return 1;
+		}
+		if (dead_count)
+			die("%s", "receivers lost during the warm-up");
+	}
+	while (pubs[0].busy) {
+		wait_events(10, &t);
+	}
+
+	if (opt.server_pid) {
+		cpu0 = proc_cpu(opt.server_pid, 0);
+		mcpu0 = proc_cpu(opt.server_pid, opt.server_pid);
+	}
+	uint64_t t0 = now_us(CLOCK_MONOTONIC), self0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+	uint64_t want = (uint64_t)N * (uint64_t)opt.events;
+	t_last_progress = t0;
+	next_event = 0;
+	while (deliveries < want && !dead_count) {
+		/* publish what the window and the rate allow */
+		t = now_us(CLOCK_MONOTONIC);
+		for (int k = 0; k < opt.publishers && next_event < opt.events; k++) {
+			if (pubs[k].busy)
+				continue;
+			if (opt.window && next_event >= done_upto + opt.window)
+				break;
+			if (opt.rate > 0 && (double)(t - t0) < (double)next_event * 1e6 / opt.rate)
+				break;
+			pub_send(k, next_event++);
+		}
+		int to = 50;
+		if (opt.rate > 0 && next_event < opt.events) {
+			double due = (double)next_event * 1e6 / opt.rate - (double)(t - t0);
+			to = due <= 0 ? 0 : (int)(due / 1000);
+		}
+		wait_events(to, &t);
+		while (done_upto < opt.events && recv_count[done_upto] >= N)
+			done_upto++;
+		if (deliveries != last_deliveries) {
+			last_deliveries = deliveries;
+			t_last_progress = t;
+		} else if ((double)(t - t_last_progress) > opt.idle_timeout * 1e6) {
+			fprintf(stderr, "wsload: no progress for %.0f s; giving up\n", opt.idle_timeout);
+			break;
+		}
+	}
+	/* leave time for the last responses and stray duplicates */
+	uint64_t t_end = now_us(CLOCK_MONOTONIC), self1 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+	if (opt.server_pid) {
+		cpu1 = proc_cpu(opt.server_pid, 0);
+		mcpu1 = proc_cpu(opt.server_pid, opt.server_pid);
+		hwm = proc_mem(opt.server_pid, "VmHWM:");
+	}
+	for (uint64_t tq = now_us(CLOCK_MONOTONIC); now_us(CLOCK_MONOTONIC) - tq < 200000;)
+		wait_events(20, &t);
+
+	long long ooo = 0, missing = 0;
+	for (int i = 0; i < N; i++) {
+		ooo += conns[i].ooo;
+		if (conns[i].got < opt.events)
+			missing += opt.events - conns[i].got;
+	}
+	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	double dur = (double)(t_last_rx - t_first_pub) / 1e6;
+	if (dur <= 0)
+		dur = (double)(t_end - t0) / 1e6;
+	printf("{\"label\":\"%s\",\"server\":\"%s\",\"receivers\":%d,\"events\":%d,"
+	       "\"size\":%d,\"publishers\":%d,\"window\":%d,\"rate\":%.0f,"
+	       "\"deliveries\":%" PRIu64 ",\"duration_s\":%.3f,\"deliveries_per_s\":%.0f,"
+	       "\"events_per_s\":%.1f,"
+	       "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
+	       "\"missing\":%lld,\"out_of_order\":%lld,\"receivers_lost\":%d,"
+	       "\"bad_frames\":%d,\"http_errors\":%d,\"connect_s\":%.2f,\"client_cpu_s\":%.2f",
+	       opt.label, opt.nchan ? "nchan" : "statusgate", N, opt.events, opt.size,
+	       opt.publishers, opt.window, opt.rate, deliveries, dur,
+	       (double)deliveries / dur, (double)deliveries / dur / N,
+	       pct(0.5), pct(0.9), pct(0.99), nlat ? lat[nlat - 1] / 1000.0 : 0,
+	       missing, ooo, dead_count, bad_frames, http_errors, connect_s,
+	       (double)(self1 - self0) / 1e6);
+	if (opt.server_pid && cpu0 >= 0 && cpu1 >= 0) {
+		double cpu_s = (double)(cpu1 - cpu0) / hz, mcpu_s = (double)(mcpu1 - mcpu0) / hz;
+		printf(",\"server_cpu_s\":%.2f,\"server_main_thread_cpu_s\":%.2f,"
+		       "\"server_cpu_ns_per_delivery\":%.0f,\"server_main_cpu_ns_per_delivery\":%.0f,"
+		       "\"server_rss0_kb\":%ld,\"server_hwm_kb\":%ld,\"server_kb_per_conn\":%.2f",
+		       cpu_s, mcpu_s, deliveries ? cpu_s * 1e9 / (double)deliveries : 0,
+		       deliveries ? mcpu_s * 1e9 / (double)deliveries : 0,
+		       rss0, hwm, (double)(hwm - rss0) / N);
+	}
+	printf("}\n");
+	return missing || ooo || dead_count ? 3 : 0;
+}
+
+/* ---- the syscall floor ---- */
+
+struct floor_reader {
+	int *fds;
+	int n;
+	uint64_t want;
+};
+
+static void *floor_read(void *arg)
+{
+	struct floor_reader *r = arg;
+	struct epoll_event ev[256];
+	int e = epoll_create1(0);
+	uint64_t got = 0;
+	char *buf = malloc(1 << 16);
+
+	for (int i = 0; i < r->n; i++) {
+		struct epoll_event x = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		epoll_ctl(e, EPOLL_CTL_ADD, r->fds[i], &x);
+	}
+	while (got < r->want) {
+		int n = epoll_wait(e, ev, 256, 1000);
+		for (int i = 0; i < n; i++) {
+			ssize_t k;
+			while ((k = read(r->fds[ev[i].data.u32], buf, 1 << 16)) > 0)
+				got += (uint64_t)k;
+		}
+	}
+	free(buf);
+	close(e);
+	return NULL;
+}
+
+/* the frame statusgate sends for a notification of opt.size bytes */
+static size_t floor_frame(unsigned char *f)
+{
+	char note[65536], body[70000];
+	int nl = snprintf(note, sizeof(note), "BENCH %d %d %" PRIu64 " ", 0, 0,
+			  now_us(CLOCK_REALTIME));
+	size_t bl, h = 0;
+
+	while (nl < opt.size && nl < (int)sizeof(note) - 1)
+		note[nl++] = 'x';
+	note[nl] = '\0';
+	bl = (size_t)snprintf(body, sizeof(body), "{\"message\": null, \"notification_message\": \"%s\", "
+			      "\"validation_message\": \"\"}", note);
+	f[h++] = 0x81;
+	if (bl < 126) {
+		f[h++] = (unsigned char)bl;
+	} else {
+		f[h++] = 126;
+		f[h++] = (unsigned char)(bl >> 8);
+		f[h++] = (unsigned char)bl;
+	}
+	memcpy(f + h, body, bl);
+	return h + bl;
+}
+
+static int floor_run(void)
+{
+	int N = opt.receivers, lfd, one = 1;
+	int *wfd = calloc((size_t)N, sizeof(int)), *rfd = calloc((size_t)N, sizeof(int));
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	unsigned char frame[70000];
+	size_t flen = floor_frame(frame);
+	struct floor_reader r;
+	pthread_t th;
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if ((rlim_t)(2 * N + 64) > rl.rlim_cur)
+		die("%s", "too few file descriptors: raise ulimit -n");
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 4096) ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al))
+		die("listen: %s", strerror(errno));
+	for (int i = 0; i < N; i++) {
+		rfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(rfd[i], (struct sockaddr *)&a, sizeof(a)))
+			die("connect: %s", strerror(errno));
+		wfd[i] = accept(lfd, NULL, NULL);
+		if (wfd[i] < 0)
+			die("accept: %s", strerror(errno));
+		setsockopt(wfd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		fcntl(rfd[i], F_SETFL, O_NONBLOCK);
+	}
+	r.fds = rfd;
+	r.n = N;
+	r.want = (uint64_t)N * (uint64_t)opt.events * flen;
+	pthread_create(&th, NULL, floor_read, &r);
+
+	/* the writer: blocking writes, one frame per socket per event, as a
+	 * server that writes one frame per WRITEABLE does at best */
+	uint64_t c0 = now_us(CLOCK_THREAD_CPUTIME_ID), w0 = now_us(CLOCK_MONOTONIC);
+	for (int e = 0; e < opt.events; e++)
+		for (int i = 0; i < N; i++)
+			if (write(wfd[i], frame, flen) != (ssize_t)flen)
+				die("floor write: %s", strerror(errno));
+	uint64_t c1 = now_us(CLOCK_THREAD_CPUTIME_ID), w1 = now_us(CLOCK_MONOTONIC);
+	pthread_join(th, NULL);
+	double writes = (double)N * opt.events;
+	printf("{\"label\":\"%s\",\"server\":\"floor\",\"receivers\":%d,\"events\":%d,"
+	       "\"frame_bytes\":%zu,\"writes\":%.0f,\"write_cpu_s\":%.3f,"
+	       "\"cpu_ns_per_write\":%.0f,\"writes_per_s\":%.0f}\n",
+	       opt.label, N, opt.events, flen, writes, (double)(c1 - c0) / 1e6,
+	       (double)(c1 - c0) * 1e3 / writes, writes / ((double)(w1 - w0) / 1e6));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || (strcmp(argv[1], "run") && strcmp(argv[1], "floor"))) {
+		fprintf(stderr, "usage: wsload run|floor [--port P --receivers N --events M --size B\n"
+			"  --sub-path P --pub-path P --nchan --mux --publishers K --window W --rate R\n"
+			"  --server-pid PID --label L]\n");
+		return 2;
+	}
+	parse_opts(argc, argv);
+	return strcmp(argv[1], "run") ? floor_run() : run();
+}
