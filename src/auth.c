@@ -1,6 +1,8 @@
 /*
  * Access control (see auth.h). Secrets are compared in constant time
- * (CRYPTO_memcmp) so a timing probe learns nothing about the token.
+ * (CRYPTO_memcmp) so a timing probe learns nothing about the token. Browser
+ * tokens are found here (query, bearer header, cookie) and verified by
+ * token.c, which pins the algorithm to HS256.
  */
 #include "auth.h"
 
@@ -8,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway.h"
 
@@ -79,34 +82,126 @@ int auth_origin(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
 	return 403;
 }
 
+/* The value of the cookie called name in a Cookie header ("a=1; token=x"):
+ * names are compared whole (no "xtoken" for "token"), surrounding blanks
+ * and a pair of double quotes are removed. 0 and out, or -1. */
+static int cookie_value(const char *hdr, const char *name, char *out, size_t len)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = hdr; *p;) {
+		const char *e = strchr(p, ';'), *v;
+		size_t n;
+
+		if (!e)
+			e = p + strlen(p);
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		v = memchr(p, '=', (size_t)(e - p));
+		if (v) {
+			const char *ne = v;
+			while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
+				ne--;
+			if ((size_t)(ne - p) == nl && !memcmp(p, name, nl)) {
+				v++;
+				while (v < e && (*v == ' ' || *v == '\t'))
+					v++;
+				n = (size_t)(e - v);
+				while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+					n--;
+				if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+					v++, n -= 2;
+				if (n >= len)
+					return -1;
+				memcpy(out, v, n);
+				out[n] = '\0';
+				return 0;
+			}
+		}
+		if (!*e)
+			break;
+		p = e + 1;
+	}
+	return -1;
+}
+
+/* the browser token of a request: query, bearer header, then cookie */
+static int find_token(struct lws *wsi, char *out, size_t len)
+{
+	char *hdr = malloc(GW_TOKEN_MAX + 64);
+	const char *q;
+	int r = -1;
+
+	if (!hdr)
+		return -1;
+	q = lws_get_urlarg_by_name(wsi, "token=", out, (int)len);
+
+	/* lws 4.1 returns a pointer past "token=" inside out, later ones out */
+	if (q && *q) {
+		memmove(out, q, strlen(q) + 1);
+		r = 0;
+	} else if (!server_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, GW_TOKEN_MAX + 64) &&
+		 !strncasecmp(hdr, "Bearer ", 7) && strlen(hdr + 7) < len) {
+		snprintf(out, len, "%s", hdr + 7);
+		r = 0;
+	} else if (!server_header(wsi, WSI_TOKEN_HTTP_COOKIE, hdr, GW_TOKEN_MAX + 64) &&
+		   !cookie_value(hdr, "token", out, len) && *out) {
+		r = 0;
+	}
+	free(hdr);
+	return r;
+}
+
 int auth_browser(struct gw_app *app, struct lws *wsi, const char *key,
 		 struct gw_claims **out, char *reason, size_t len)
 {
+	char *tok;
+	struct gw_claims *c = NULL;
+	int r;
+
 	*out = NULL;
 	if (!app->cfg->auth_secret)
 		return 0;
-	snprintf(reason, len, "browser tokens are not verified by this build yet");
-	return 401;
+	/* a backend holding the publish token may read everything it can write */
+	if (auth_has_publish_token(app, wsi))
+		return 0;
+	tok = malloc(GW_TOKEN_MAX + 1);
+	if (!tok) {
+		snprintf(reason, len, "out of memory");
+		return 503;
+	}
+	if (find_token(wsi, tok, GW_TOKEN_MAX + 1)) {
+		free(tok);
+		snprintf(reason, len, "a token is required (?token=, an Authorization: Bearer header, or a cookie named token)");
+		return 401;
+	}
+	r = token_verify(app->cfg->auth_secret, tok, strlen(tok), (int64_t)time(NULL),
+			 &c, reason, len);
+	free(tok);
+	if (r == GW_TOKEN_ENOMEM)
+		return 503;
+	if (r)
+		return 401;
+	if (key && !auth_allows(c, key)) {
+		snprintf(reason, len, "the token does not allow submission %s", key);
+		token_claims_free(c);
+		return 403;
+	}
+	*out = c;
+	return 0;
 }
 
 int auth_allows(const struct gw_claims *c, const char *key)
 {
-	if (!c)
-		return 1;
-	if (c->all)
-		return 1;
-	for (size_t i = 0; i < c->n; i++)
-		if (!strcmp(c->keys[i], key))
-			return 1;
-	return 0;
+	return token_allows(c, key, (int64_t)time(NULL));
+}
+
+int auth_expired(const struct gw_claims *c)
+{
+	return token_expired(c, (int64_t)time(NULL));
 }
 
 void auth_claims_free(struct gw_claims *c)
 {
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->n; i++)
-		free(c->keys[i]);
-	free(c->keys);
-	free(c);
+	token_claims_free(c);
 }

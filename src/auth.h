@@ -11,27 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "token.h"   /* struct gw_claims */
+
 struct lws;
 struct gw_app;
-
-/* what a browser's token allows; NULL claims = open mode (everything) */
-struct gw_claims {
-	int all;                 /* "*" */
-	int64_t exp;             /* unix seconds */
-	size_t n;
-	char **keys;             /* malloc'd strings */
-};
 
 /* Checks the Origin header against --allowed-origin. 0 or 403. */
 int auth_origin(struct gw_app *app, struct lws *wsi, char *reason, size_t len);
 
-/* Browser token of an upgrade request. Returns 0 and *out (NULL in open
- * mode, else malloc'd claims freed with auth_claims_free) or 401/403 with a
- * reason. When key is not NULL the token must also allow it. */
+/* Browser token of an upgrade or read request, taken from the query
+ * (?token=), else an Authorization: Bearer header, else the cookie "token".
+ * Returns 0 and *out (NULL in open mode or for a publish-token holder, else
+ * malloc'd claims freed with auth_claims_free) or 401 (no token, malformed,
+ * bad signature, alg not HS256, expired) / 403 (key not in the claim) /
+ * 503 (out of memory) with a reason. When key is not NULL the token must
+ * also allow it. */
 int auth_browser(struct gw_app *app, struct lws *wsi, const char *key,
 		 struct gw_claims **out, char *reason, size_t len);
-/* 1 when claims allow key now (NULL claims: open mode, always) */
+/* 1 when claims allow key now: listed and not expired (NULL: always) */
 int auth_allows(const struct gw_claims *c, const char *key);
+/* 1 when the claims' exp has passed (NULL: never) */
+int auth_expired(const struct gw_claims *c);
 void auth_claims_free(struct gw_claims *c);
 
 /* Publisher check for an HTTP request or a legacy upgrade: 0 when allowed,

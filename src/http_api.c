@@ -453,7 +453,11 @@ static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 		if (!*rest || !strcmp(rest, "/")) {
 			if ((st = auth_browser(app, wsi, NULL, &claims, reason, sizeof(reason))))
 				return reply_error(wsi, h, st, status_error(st), reason);
+			st = claims && !claims->all;   /* the list names every key */
 			auth_claims_free(claims);
+			if (st)
+				return reply_error(wsi, h, 403, "forbidden",
+						   "listing submissions needs a token for \"*\"");
 			return list_submissions(app, wsi, h);
 		}
 		rest++;

@@ -24,6 +24,7 @@
 
 #include "auth.h"
 #include "gateway.h"
+#include "iplimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
@@ -249,7 +250,7 @@ static void request_path(struct lws *wsi, char *out, size_t len)
 
 int ws_check_upgrade(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
 {
-	char path[256], key[GW_KEY_MAX + 1];
+	char path[256], key[GW_KEY_MAX + 1], peer[64];
 	struct gw_claims *claims = NULL;
 	int legacy, st;
 
@@ -266,6 +267,12 @@ int ws_check_upgrade(struct gw_app *app, struct lws *wsi, char *reason, size_t l
 	if (app->nsessions >= (size_t)app->cfg->max_connections) {
 		snprintf(reason, len, "too many connections (%ld)", app->cfg->max_connections);
 		return 503;
+	}
+	server_peer(wsi, peer, sizeof(peer));
+	if (iplimit_count(app->ips, peer) >= (size_t)app->cfg->max_connections_per_ip) {
+		snprintf(reason, len, "too many connections from %s (at most %ld)", peer,
+			 app->cfg->max_connections_per_ip);
+		return 429;
 	}
 	if ((st = auth_origin(app, wsi, reason, len)) != 0)
 		return st;
@@ -300,6 +307,10 @@ static int on_established(struct gw_session *s, struct lws *wsi)
 	s->wsi = wsi;
 	s->app = app;
 	server_peer(wsi, s->ip, sizeof(s->ip));
+	if (iplimit_add(&app->ips, s->ip)) {
+		s->app = NULL;   /* nothing to undo in CLOSED */
+		return -1;
+	}
 	request_path(wsi, path, sizeof(path));
 	s->mux = legacy_key(path, s->key) != 0;
 	s->next = app->sessions;
@@ -347,6 +358,7 @@ static void on_closed(struct gw_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	app->nsessions--;
+	iplimit_del(&app->ips, s->ip);
 	GW_SET(ws_connections, (int64_t)app->nsessions);
 	GW_SET(groups, (int64_t)registry_group_count(app->reg));
 	GW_SET(subscriptions, (int64_t)registry_sub_count(app->reg));
@@ -513,7 +525,8 @@ static void cmd_subscribe(struct gw_session *s, json_t *cmd, json_t *id)
 		return;
 	}
 	if (!auth_allows(s->claims, key)) {
-		send_error(s, id, "forbidden", "the token does not allow this submission");
+		send_error(s, id, "forbidden", auth_expired(s->claims) ? "the token has expired"
+			   : "the token does not allow this submission");
 		return;
 	}
 	sub = registry_owner_find(s->subs, key);
