@@ -12,6 +12,7 @@
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth.h"
 #include "gateway.h"
@@ -186,6 +187,19 @@ static const char *status_error(int status)
 
 /* ---- publish ---- */
 
+/* a publish refused before it reached the writer: one log line with the
+ * peer and the reason, the invalid counter, and the JSON error */
+static int refuse_publish(struct lws *wsi, struct http_pss *h, int status,
+			  const char *error, const char *detail)
+{
+	char peer[64];
+
+	server_peer(wsi, peer, sizeof(peer));
+	GW_WARN("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
+	GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
+	return reply_error(wsi, h, status, error, detail);
+}
+
 static int publish(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 {
 	struct gw_job *job;
@@ -195,8 +209,7 @@ static int publish(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 
 	if (h->too_big) {
 		snprintf(err, sizeof(err), "publish body over the %ld byte limit", app->cfg->max_publish);
-		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
-		return reply_error(wsi, h, 413, "too_large", err);
+		return refuse_publish(wsi, h, 413, "too_large", err);
 	}
 	if (app->draining)
 		return reply_error(wsi, h, 503, "unavailable", "shutting down");
@@ -212,13 +225,9 @@ static int publish(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	free(h->body);
 	h->body = NULL;
 	if (r) {
-		char peer[64];
-		server_peer(wsi, peer, sizeof(peer));
-		GW_WARN("%s: refused a publish from %s: %s", __func__, peer, err);
-		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
 		writer_job_free(job);
 		free(pend);
-		return reply_error(wsi, h, proto_http_status(r), proto_err_name(r), err);
+		return refuse_publish(wsi, h, proto_http_status(r), proto_err_name(r), err);
 	}
 	pend->wsi = wsi;
 	h->pending = pend;
@@ -391,11 +400,15 @@ static int safe_rel_path(const char *p)
 static int serve_file(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *rel)
 {
 	char full[1024];
+	struct stat sb;
 	int r;
 
 	if (!safe_rel_path(rel))
 		return reply_error(wsi, h, 404, "not_found", "no such file");
 	snprintf(full, sizeof(full), "%s/%s", app->cfg->web_dir, rel);
+	/* only regular files; a missing one gets our JSON 404, not lws's page */
+	if (stat(full, &sb) || !S_ISREG(sb.st_mode))
+		return reply_error(wsi, h, 404, "not_found", "no such file");
 	r = lws_serve_http_file(wsi, full, mime_of(full), NULL, 0);
 	if (r < 0)
 		return reply_error(wsi, h, 404, "not_found", "no such file");
@@ -516,16 +529,15 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 		char reason[200];
 		int st = auth_publisher(app, wsi, reason, sizeof(reason));
 		if (st) {
-			GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
 			h->close_after = 1;   /* do not read a body we will not use */
-			return reply_error(wsi, h, st, status_error(st), reason);
+			return refuse_publish(wsi, h, st, status_error(st), reason);
 		}
 	}
 	if (server_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) ||
 	    strtoll(clen, NULL, 10) <= 0) {
 		h->close_after = 1;
-		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
-		return reply_error(wsi, h, 400, "bad_json", "a publish needs a JSON body with a Content-Length");
+		return refuse_publish(wsi, h, 400, "bad_json",
+				      "a publish needs a JSON body with a Content-Length");
 	}
 	if (strtoll(clen, NULL, 10) > app->cfg->max_publish) {
 		h->too_big = 1;

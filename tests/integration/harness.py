@@ -224,3 +224,37 @@ class Runner:
                 traceback.print_exc()
         print("%d passed, %d failed" % (passed, failed))
         sys.exit(1 if failed or not passed else 0)
+
+
+def raw_http(gw, request, timeout=10):
+    """Sends request (bytes, sent exactly as given: no path normalisation) on
+    a fresh connection and returns (status, {lower-case header: value}, body
+    bytes), reading until the server closes or Content-Length is complete."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                lines = head.decode("latin-1").split("\r\n")
+                hdrs = {}
+                for ln in lines[1:]:
+                    k, _, v = ln.partition(":")
+                    hdrs[k.strip().lower()] = v.strip()
+                n = hdrs.get("content-length")
+                if n is not None and len(rest) >= int(n):
+                    return int(lines[0].split()[1]), hdrs, rest[:int(n)]
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                if not sep:
+                    raise ConnectionError("no HTTP response: %r" % data)
+                return int(lines[0].split()[1]), hdrs, rest
+            data += chunk
+
+
+def raw_get(gw, path, extra=b""):
+    return raw_http(gw, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Connection: close\r\n" + extra + b"\r\n")
