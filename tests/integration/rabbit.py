@@ -71,7 +71,7 @@ class Broker:
 
     @property
     def url(self):
-        return "amqp://guest:guest@127.0.0.1:%d/" % self.port
+        return "amqp://guest:guest@127.0.0.1:%d" % self.port
 
     def _env(self, server):
         env = {
