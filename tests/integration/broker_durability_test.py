@@ -1,0 +1,198 @@
+"""Nothing the broker accepted is lost, nothing is applied twice.
+
+Against one private RabbitMQ node: 10,000 messages published while the
+gateway is down are all applied when it starts; a gateway killed with
+SIGKILL in the middle of a stream of 10,000 (each with a message_id) and
+restarted applies every message exactly once; and when the broker itself
+stops and comes back, WebSocket clients stay connected and served, /readyz
+says 503 with the reason meanwhile, the bridge reconnects and /metrics
+counts it.
+"""
+import asyncio
+import json
+import sys
+import threading
+import time
+
+import pika
+
+import rabbit
+from harness import Gateway, Runner, recv_json, status
+
+t = Runner()
+BROKER = None
+N = 10000
+
+
+def conn():
+    return pika.BlockingConnection(pika.URLParameters(BROKER.url))
+
+
+def record_msg(key, i):
+    return json.dumps({"type": "records", "submission": key,
+                       "records": [{"kind": "animal", "name": "a%d" % i}]})
+
+
+def publish_stream(key, n, prefix):
+    c = conn()
+    ch = c.channel()
+    props = [pika.BasicProperties(delivery_mode=2, content_type="application/json",
+                                  message_id="%s-%d" % (prefix, i)) for i in range(n)]
+    for i in range(n):
+        ch.basic_publish("statusgate", "submission.%s.records" % key, record_msg(key, i),
+                         props[i])
+    c.close()
+
+
+def state(gw, key):
+    try:
+        st, body = gw.http("GET", "/api/v1/submissions/" + key)
+    except OSError:
+        return None
+    return body if st == 200 else None
+
+
+def wait_for(cond, what, timeout=120, gw=None):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s (last: %r)%s" %
+                         (what, last, "\n" + gw.logs()[-3000:] if gw else ""))
+
+
+def metric(gw, name):
+    st, text = gw.http("GET", "/metrics")
+    assert st == 200
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no metric " + name)
+
+
+def assert_exactly(gw, key, n):
+    s = state(gw, key)
+    assert s and s["seq"] == n, s
+    assert s["summary"]["animal"]["all"] == n, s["summary"]
+    assert s["summary"]["animal"]["unknown"] == n, s["summary"]
+
+
+@t.test
+def ten_thousand_published_while_the_gateway_is_down():
+    gw = Gateway("--amqp", BROKER.url)
+    gw.start()
+    gw.wait_ready()          # declares the exchange, queue and bindings
+    assert gw.stop() == 0
+    publish_stream("bulk", N, "bulk")
+    wait_for(lambda: BROKER.queue_depth("statusgate.ingest") == N, "%d queued" % N)
+    try:
+        gw.start()
+        wait_for(lambda: (state(gw, "bulk") or {}).get("seq") == N, "seq %d" % N, gw=gw)
+        wait_for(lambda: BROKER.queue_depth("statusgate.ingest") == 0, "all acked")
+        time.sleep(1)
+        assert_exactly(gw, "bulk", N)
+        assert metric(gw, 'statusgate_publishes_total{source="amqp",outcome="accepted"}') == N
+    finally:
+        gw.stop()
+
+
+@t.test
+def kill_9_in_the_middle_of_a_stream_applies_each_message_once():
+    gw = Gateway("--amqp", BROKER.url)
+    gw.start()
+    gw.wait_ready()
+    pub = threading.Thread(target=publish_stream, args=("crash", N, "crash"))
+    pub.start()
+    try:
+        wait_for(lambda: ((state(gw, "crash") or {}).get("seq") or 0) >= N // 5,
+                 "some progress", gw=gw)
+        gw.kill()
+        seen = None
+        # what the dead gateway committed is in its store; the broker holds the rest
+        gw.start()
+        seen = (state(gw, "crash") or {}).get("seq")
+        assert seen is None or seen < N, seen
+        pub.join(120)
+        assert not pub.is_alive()
+        wait_for(lambda: (state(gw, "crash") or {}).get("seq") == N, "seq %d" % N, gw=gw)
+        wait_for(lambda: BROKER.queue_depth("statusgate.ingest") == 0, "all acked")
+        time.sleep(1)
+        assert_exactly(gw, "crash", N)
+    finally:
+        pub.join(120)
+        gw.stop()
+
+
+@t.test
+async def broker_loss_keeps_browsers_served_and_reconnects():
+    gw = Gateway("--amqp", BROKER.url, "--amqp-heartbeat", "2")
+    gw.start()
+    try:
+        gw.wait_ready()
+        async with gw.ws("/ws/submissions/br/") as legacy, gw.ws("/ws") as mux:
+            await recv_json(legacy)
+            await mux.send(json.dumps({"op": "subscribe", "id": 1, "submission": "br"}))
+            assert (await recv_json(mux))["op"] == "ack"
+            assert (await recv_json(mux))["op"] == "snapshot"
+
+            c = conn()
+            c.channel().basic_publish("statusgate", "submission.br.status",
+                                      json.dumps(status("br", "Loaded", "before")))
+            c.close()
+            assert (await recv_json(legacy, 15))["notification_message"] == "before"
+            assert (await recv_json(mux, 15))["notification"] == "before"
+
+            BROKER.stop()
+            body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
+                gw.http("GET", "/readyz")), "readyz 503", timeout=60, gw=gw)[1]
+            assert "broker" in json.dumps(body), body
+            assert metric(gw, "statusgate_broker_connected") == 0
+
+            # the WebSocket side keeps serving: commands, and HTTP publishes
+            await mux.send(json.dumps({"op": "ping", "id": 2}))
+            assert await recv_json(mux) == {"op": "pong", "id": 2}
+            st, r = gw.publish(status("br", "Submitted", "while the broker is down"))
+            assert st == 200, (st, r)
+            assert (await recv_json(legacy, 15))["message"] == "Submitted"
+            assert (await recv_json(mux, 15))["status"] == "Submitted"
+
+            BROKER.start()
+            wait_for(lambda: gw.http("GET", "/readyz")[0] == 200, "readyz 200", timeout=90,
+                     gw=gw)
+            c = conn()
+            c.channel().basic_publish("statusgate", "submission.br.status",
+                                      json.dumps(status("br", "Ready", "after")))
+            c.close()
+            assert await recv_json(legacy, 15) == {"message": "Ready",
+                                                   "notification_message": "after",
+                                                   "validation_message": ""}
+            ev = await recv_json(mux, 15)
+            assert (ev["op"], ev["status"], ev["seq"]) == ("event", "Ready", 3), ev
+            assert metric(gw, "statusgate_broker_reconnects_total") >= 1
+            assert metric(gw, "statusgate_broker_connected") == 1
+        assert "reconnecting to the broker" in gw.logs()
+    finally:
+        gw.stop()
+
+
+def main():
+    global BROKER
+    BROKER = rabbit.Broker()
+    try:
+        BROKER.start()
+    except Exception as e:
+        print("FAIL broker_start: %s" % e)
+        print("0 passed, 1 failed")
+        BROKER.cleanup()
+        sys.exit(1)
+    try:
+        t.run()
+    finally:
+        BROKER.cleanup()
+
+
+if __name__ == "__main__":
+    main()
