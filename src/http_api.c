@@ -549,7 +549,9 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 
 static int on_body(struct gw_app *app, struct http_pss *h, const void *in, size_t len)
 {
-	if (h->too_big)
+	/* already answered (refused before the body) or an empty piece: lws
+	 * may still hand us the body of a refused or chunked request */
+	if (h->too_big || h->status || !in || !len)
 		return 0;
 	if (h->blen + len > (size_t)app->cfg->max_publish) {
 		h->too_big = 1;

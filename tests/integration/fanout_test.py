@@ -6,7 +6,8 @@ import asyncio
 import json
 import resource
 
-from harness import Gateway, Runner, records, status
+from harness import CheckedGateway as Gateway
+from harness import Runner, records, status
 
 t = Runner()
 

@@ -258,3 +258,29 @@ def raw_http(gw, request, timeout=10):
 def raw_get(gw, path, extra=b""):
     return raw_http(gw, b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Connection: close\r\n" + extra + b"\r\n")
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "ThreadSanitizer", "UndefinedBehaviorSanitizer")
+
+
+def assert_clean_exit(gw, rc):
+    """Asserts exit status 0 and no sanitizer report (ASan, LSan at exit,
+    UBSan) in the gateway's log."""
+    log = gw.logs()
+    for mark in SANITIZER_MARKS:
+        assert mark not in log, "sanitizer report in the gateway log:\n" + log
+    assert rc == 0, "statusgate exited with %r:\n%s" % (rc, log)
+
+
+class CheckedGateway(Gateway):
+    """A Gateway whose `with` block also fails the test when the process does
+    not stop cleanly on SIGTERM: exit status 0 and no sanitizer report."""
+
+    def __exit__(self, exc_type, *exc):
+        if self.proc and self.proc.poll() is None:
+            rc = self.stop()
+        else:
+            rc = self.proc.returncode if self.proc else 0
+        if exc_type is None:
+            assert_clean_exit(self, rc)

@@ -11,8 +11,8 @@ import re
 import tempfile
 import time
 
-from harness import (Gateway, Runner, raw_get, raw_http, records, status,
-                     validation)
+from harness import CheckedGateway as Gateway
+from harness import Runner, raw_get, raw_http, records, status, validation
 
 t = Runner()
 

@@ -8,8 +8,8 @@ client.
 """
 import asyncio
 
-from harness import (Gateway, Runner, expect_silence, recv_json, records,
-                     status, validation)
+from harness import CheckedGateway as Gateway
+from harness import Runner, expect_silence, recv_json, records, status, validation
 
 t = Runner()
 

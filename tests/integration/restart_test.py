@@ -11,7 +11,9 @@ import time
 
 import websockets
 
-from harness import Gateway, Runner, expect_silence, recv_json, records, status, validation
+from harness import CheckedGateway as Gateway
+from harness import (Runner, assert_clean_exit, expect_silence, recv_json, records,
+                     status, validation)
 
 t = Runner()
 
@@ -45,7 +47,7 @@ async def state_survives_a_restart():
                                                 "sample_issues": 0}}, frame
     finally:
         rc = gw.stop()
-    assert rc == 0, (rc, gw.logs())
+    assert_clean_exit(gw, rc)
 
     gw2 = Gateway(db=db, workdir=d).start()
     try:
@@ -63,7 +65,7 @@ async def state_survives_a_restart():
         assert other["status"] == "Waiting" and other["seq"] == 1, other
         # a publish id seen before the restart is still a duplicate after it
     finally:
-        assert gw2.stop() == 0, gw2.logs()
+        assert_clean_exit(gw2, gw2.stop())
 
 
 @t.test
@@ -75,7 +77,7 @@ def publish_ids_are_remembered_across_a_restart():
         r = ok(gw, status("dup", "Loaded", "once", id="job-1"))
         assert r["seq"] == 1 and r["duplicate"] is False, r
     finally:
-        assert gw.stop() == 0, gw.logs()
+        assert_clean_exit(gw, gw.stop())
     gw2 = Gateway(db=db, workdir=d).start()
     try:
         r = ok(gw2, status("dup", "Loaded", "once", id="job-1"))
@@ -83,7 +85,7 @@ def publish_ids_are_remembered_across_a_restart():
         _, s = gw2.http("GET", "/api/v1/submissions/dup")
         assert s["seq"] == 1, s
     finally:
-        assert gw2.stop() == 0, gw2.logs()
+        assert_clean_exit(gw2, gw2.stop())
 
 
 @t.test
@@ -112,7 +114,7 @@ async def sigterm_closes_websockets_with_1001_and_exits_0():
                 codes.append(e.code)
         assert codes == [1001] * len(clients), codes
         rc = await rc_fut
-        assert rc == 0, (rc, gw.logs())
+        assert_clean_exit(gw, rc)
         assert "stopped" in gw.logs(), gw.logs()
     finally:
         for c in clients:
@@ -125,7 +127,7 @@ async def sigterm_closes_websockets_with_1001_and_exits_0():
 def sigint_exits_0_too():
     gw = Gateway().start()
     ok(gw, status("int", "Loaded"))
-    assert gw.stop(signal.SIGINT) == 0, gw.logs()
+    assert_clean_exit(gw, gw.stop(signal.SIGINT))
 
 
 @t.test
@@ -170,7 +172,7 @@ def every_answered_publish_is_committed_when_stopped_under_load():
     stop.set()
     for th in threads:
         th.join(30)
-    assert rc == 0, (rc, gw.logs())
+    assert_clean_exit(gw, rc)
     assert not errors, errors
     assert len(accepted) == 4, accepted
 
@@ -183,7 +185,7 @@ def every_answered_publish_is_committed_when_stopped_under_load():
             assert s["seq"] >= seq, (n, seq, s)
             assert s["notification"] == "n %d" % s["seq"], s
     finally:
-        assert gw2.stop() == 0
+        assert_clean_exit(gw2, gw2.stop())
 
 
 t.run()
