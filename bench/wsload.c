@@ -464,6 +464,31 @@ keep:
 
 /* ---- publisher ---- */
 
+/* (re)opens publisher connection k; waits for the connect (loopback) */
+static void pub_connect(int k)
+{
+	struct conn *c = &conns[opt.receivers + k];
+	struct epoll_event e = { .events = EPOLLOUT }, out;
+	int pe = epoll_create1(EPOLL_CLOEXEC), err = 0;
+	socklen_t sl = sizeof(err);
+
+	pubs[k].fd = tcp_connect(opt.host, opt.port);
+	if (pubs[k].fd < 0 || pe < 0)
+		die("connect: %s", strerror(errno));
+	epoll_ctl(pe, EPOLL_CTL_ADD, pubs[k].fd, &e);
+	epoll_wait(pe, &out, 1, 5000);
+	close(pe);
+	getsockopt(pubs[k].fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+	if (err)
+		die("publisher connect: %s", strerror(err));
+	c->fd = pubs[k].fd;
+	c->pub = k;
+	c->state = C_OPEN;
+	c->plen = 0;
+	pubs[k].busy = 0;
+	ep_add(pubs[k].fd, EPOLLIN, opt.receivers + k);
+}
+
 static void pub_send(int k, int64_t idx)
 {
 	char note[65536], body[70000], req[71000];
@@ -492,7 +517,7 @@ static void pub_send(int k, int64_t idx)
 		t_first_pub = ts;
 }
 
-/* reads responses; returns the number completed */
+/* reads the answers of publisher connection k */
 static void pub_read(int k)
 {
 	struct pubc *p = &pubs[k];
@@ -506,8 +531,16 @@ static void pub_read(int k)
 	n = read(p->fd, buf + have, RBUF - have);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0)
-		die("%s", "publisher connection closed by the server");
+	if (n <= 0) {
+		/* a server may close a keep-alive connection after its last
+		 * answer (nginx: keepalive_requests); a request in flight is lost */
+		if (p->busy || c->plen)
+			die("%s", "publisher connection closed with a request unanswered");
+		epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
+		close(p->fd);
+		pub_connect(k);
+		return;
+	}
 	have += (size_t)n;
 	size_t off = 0;
 	for (;;) {
@@ -634,25 +667,7 @@ static int run(void)
 
 	/* publishers */
 	for (int k = 0; k < opt.publishers; k++) {
-		struct conn *c = &conns[N + k];
-		pubs[k].fd = tcp_connect(opt.host, opt.port);
-		if (pubs[k].fd < 0)
-			die("connect: %s", strerror(errno));
-		{   /* loopback: the connect completes at once; wait for it */
-			struct epoll_event e = { .events = EPOLLOUT }, out;
-			int pe = epoll_create1(0), err = 0;
-			socklen_t sl = sizeof(err);
-			epoll_ctl(pe, EPOLL_CTL_ADD, pubs[k].fd, &e);
-			epoll_wait(pe, &out, 1, 5000);
-			close(pe);
-			getsockopt(pubs[k].fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-			if (err)
-				die("publisher connect: %s", strerror(err));
-		}
-		c->fd = pubs[k].fd;
-		c->pub = k;
-		c->state = C_OPEN;
-		ep_add(pubs[k].fd, EPOLLIN, N + k);
+		pub_connect(k);
 	}
 
 	/* warm-up: every receiver must have one message before we measure */
