@@ -420,8 +420,11 @@ static int serve_file(struct gw_app *app, struct lws *wsi, struct http_pss *h, c
 
 static int method_not_allowed(struct lws *wsi, struct http_pss *h, const char *allow)
 {
+	char detail[64];
+
 	h->allow = allow;
-	return reply_error(wsi, h, 405, "method_not_allowed", allow);
+	snprintf(detail, sizeof(detail), "this resource allows only %s", allow);
+	return reply_error(wsi, h, 405, "method_not_allowed", detail);
 }
 
 static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)

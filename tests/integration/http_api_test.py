@@ -5,6 +5,7 @@ Each refusal must carry the fitting status code and a JSON body
 {"error": ..., "detail": ...} naming the problem, must be logged once, and
 must leave the gateway serving and the stored state exactly as it was.
 """
+import http.client
 import json
 import os
 import re
@@ -275,7 +276,7 @@ def wrong_methods_and_paths():
         st, hdrs, body = raw_get(gw, "/api/v1/publish")
         assert st == 405 and "POST" in hdrs.get("allow", ""), (st, hdrs, body)
         b = json.loads(body)
-        assert b["error"] == "method_not_allowed" and b["detail"], b
+        assert b["error"] == "method_not_allowed" and "POST" in b["detail"], b
         st, b = gw.http("DELETE", "/api/v1/submissions/1")
         assert st == 405 and b["error"] == "method_not_allowed", (st, b)
         st, b = gw.http("PUT", "/api/v1/publish", b"{}", {"content-type": "application/json"})
@@ -287,6 +288,31 @@ def wrong_methods_and_paths():
         st, b = gw.http("POST", "/api/v1/nope", b"{}")
         assert st in (404, 405) and b["error"], (st, b)
         assert gw.http("GET", "/healthz") == (200, {"status": "ok"})
+
+
+@t.test
+def one_keep_alive_connection_serves_good_and_bad_requests_in_turn():
+    with Gateway() as gw:
+        c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        try:
+            for body, code in ((status("ka", "Loaded"), 200), ({"type": "nope", "submission": "ka"}, 422),
+                               ("[1]", 400), (status("ka", "Ready"), 200)):
+                c.request("POST", "/api/v1/publish",
+                          body if isinstance(body, str) else json.dumps(body),
+                          {"content-type": "application/json"})
+                r = c.getresponse()
+                b = json.loads(r.read())
+                assert r.status == code, (r.status, b)
+            c.request("GET", "/api/v1/publish")
+            r = c.getresponse()
+            assert r.status == 405 and r.getheader("allow") == "POST", r.status
+            r.read()
+            c.request("GET", "/api/v1/submissions/ka")
+            r = c.getresponse()
+            s = json.loads(r.read())
+            assert r.status == 200 and s["status"] == "Ready" and s["seq"] == 2, s
+        finally:
+            c.close()
 
 
 @t.test
