@@ -6,7 +6,7 @@
 #   bench/fanout.sh                 build, run every scenario, print a summary,
 #                                   rewrite the "Fan-out" section of docs/BENCHMARKS.md
 #   REPS=3 bench/fanout.sh          fewer repetitions (default 5)
-#   SCENARIOS="a b" bench/fanout.sh only some scenarios (a b c d, see below)
+#   SCENARIOS="a b" bench/fanout.sh only some scenarios (a to e, see below)
 #   SRC=worktree bench/fanout.sh    build the working tree instead of git HEAD
 #   NO_DOCS=1 bench/fanout.sh       do not touch docs/BENCHMARKS.md
 #
@@ -23,7 +23,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REPS=${REPS:-5}
-SCENARIOS=${SCENARIOS:-"a b c d"}
+SCENARIOS=${SCENARIOS:-"a b c d e"}
 SRC=${SRC:-head}
 WORK=$(mktemp -d /tmp/bench-fanout.XXXXXX)
 BUILD=$WORK/build
@@ -41,13 +41,15 @@ trap cleanup EXIT
 
 log() { printf '%s fanout: %s\n' "$(date +%T)" "$*" >&2; }
 
-# ---- scenarios: name receivers events publishers window rate note ----
+# ---- scenarios: name receivers idle events publishers window rate note ----
+# (idle: extra connections watching another channel, which get nothing)
 scenario() {
 	case $1 in
-	a) echo "1000 400 1 64 0 1000 receivers, as fast as possible" ;;
-	b) echo "100 4000 4 64 0 100 receivers, as fast as possible (4 publishers)" ;;
-	c) echo "10000 40 1 64 0 10000 receivers, as fast as possible" ;;
-	d) echo "1000 200 1 0 50 1000 receivers at 50 events/s (latency)" ;;
+	a) echo "1000 0 400 1 64 0 1000 receivers, as fast as possible" ;;
+	b) echo "100 0 4000 4 64 0 100 receivers, as fast as possible (4 publishers)" ;;
+	c) echo "10000 0 40 1 64 0 10000 receivers, as fast as possible" ;;
+	d) echo "1000 0 200 1 0 50 1000 receivers at 50 events/s (latency)" ;;
+	e) echo "100 9900 1000 4 64 0 100 receivers beside 9900 idle connections" ;;
 	*) echo "unknown scenario $1" >&2; exit 2 ;;
 	esac
 }
@@ -150,17 +152,20 @@ run_nchan() {
 
 T0=$(date +%s)
 for sc in $SCENARIOS; do
-	read -r N M K W R NOTE <<<"$(scenario "$sc")"
+	read -r N I M K W R NOTE <<<"$(scenario "$sc")"
 	args=(--receivers "$N" --events "$M" --size "$SIZE" --publishers "$K" --window "$W" --rate "$R")
+	[ "$I" = 0 ] || args+=(--idle "$I")
 	log "scenario $sc: $NOTE, $M events of $SIZE bytes, $REPS repetitions"
 	for rep in $(seq "$REPS"); do
 		if [ $((rep % 2)) = 1 ]; then
-			run_statusgate "$sc" "${args[@]}"; run_nchan "$sc" 1 "${args[@]}"
+			run_statusgate "$sc" "${args[@]}" --idle-path /ws/submissions/other/
+			run_nchan "$sc" 1 "${args[@]}" --idle-path /sub/other
 		else
-			run_nchan "$sc" 1 "${args[@]}"; run_statusgate "$sc" "${args[@]}"
+			run_nchan "$sc" 1 "${args[@]}" --idle-path /sub/other
+			run_statusgate "$sc" "${args[@]}" --idle-path /ws/submissions/other/
 		fi
 	done
-	if [ "$R" = 0 ]; then
+	if [ "$R" = 0 ] && [ "$I" = 0 ]; then
 		# the floor: the same frames, one write() per receiver per event;
 		# at most as many sockets as the fd limit allows (2 per receiver)
 		fn=$(( N < (NOFILE - 100) / 2 ? N : (NOFILE - 100) / 2 ))
@@ -171,7 +176,7 @@ for sc in $SCENARIOS; do
 	fi
 done
 if [ -n "${NCHAN_AUTO-1}" ] && [[ " $SCENARIOS " == *" a "* ]]; then
-	read -r N M K W R NOTE <<<"$(scenario a)"
+	read -r N I M K W R NOTE <<<"$(scenario a)"
 	log "scenario a with nchan worker_processes auto ($(nproc) workers), 3 repetitions"
 	for rep in 1 2 3; do
 		run_nchan a-auto auto --receivers "$N" --events "$M" --size "$SIZE" \

@@ -15,7 +15,9 @@
  * <CLOCK_REALTIME us>" and padding; each receiver checks that the indexes of
  * one publisher arrive increasing (publisher k sends its events in order),
  * counts them, and the publish-to-receive latency is taken from the stamp.
- * With --server-pid it reads the server's CPU time (utime+stime of the whole
+ * With --idle I --idle-path P it also keeps I connections open on another
+ * channel that must receive nothing (the cost of idle pages). With
+ * --server-pid it reads the server's CPU time (utime+stime of the whole
  * process and of its main thread, /proc/<pid>/[task/<pid>/]stat) around the
  * publish phase, and its memory (VmRSS before the receivers connect, VmHWM
  * at the end). The result is one JSON line on stdout.
@@ -46,6 +48,7 @@
 
 #define RBUF (1u << 20)
 #define MAXPUB 64
+#define PUB0 (opt.receivers + opt.idle)   /* conns[] index of publisher 0 */
 
 static void die(const char *fmt, const char *arg)
 {
@@ -73,13 +76,15 @@ static struct {
 	int nchan;                /* publish raw bodies (nchan) instead of statusgate JSON */
 	int mux;                  /* /ws: send a subscribe command after the upgrade */
 	int receivers, events, size, publishers, window;
+	int idle;                 /* extra connections on idle_path, not counted */
+	const char *idle_path;
 	double rate;              /* events/s; 0: as fast as the window allows */
 	int server_pid;
 	const char *label;
 	double idle_timeout;      /* s without progress before giving up */
 } opt = {
 	"127.0.0.1", 0, "/ws/submissions/bench/", "/api/v1/publish", 0, 0,
-	100, 1000, 200, 1, 64, 0, 0, "", 15,
+	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15,
 };
 
 static void parse_opts(int argc, char **argv)
@@ -101,6 +106,8 @@ static void parse_opts(int argc, char **argv)
 		else if (!strcmp(k, "--size")) opt.size = atoi(v);
 		else if (!strcmp(k, "--publishers")) opt.publishers = atoi(v);
 		else if (!strcmp(k, "--window")) opt.window = atoi(v);
+		else if (!strcmp(k, "--idle")) opt.idle = atoi(v);
+		else if (!strcmp(k, "--idle-path")) opt.idle_path = v;
 		else if (!strcmp(k, "--rate")) opt.rate = atof(v);
 		else if (!strcmp(k, "--server-pid")) opt.server_pid = atoi(v);
 		else if (!strcmp(k, "--label")) opt.label = v;
@@ -108,8 +115,10 @@ static void parse_opts(int argc, char **argv)
 		else die("unknown option %s", k);
 	}
 	if (opt.receivers < 1 || opt.events < 1 || opt.size < 40 ||
-	    opt.publishers < 1 || opt.publishers > MAXPUB || opt.window < 0)
+	    opt.publishers < 1 || opt.publishers > MAXPUB || opt.window < 0 || opt.idle < 0)
 		die("%s", "bad option values");
+	if (opt.idle && !opt.idle_path)
+		die("%s", "--idle needs --idle-path");
 }
 
 /* ---- server process statistics ---- */
@@ -301,7 +310,7 @@ static void send_upgrade(struct conn *c, int idx)
 		"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
 		"Sec-WebSocket-Version: 13\r\n\r\n",
-		opt.sub_path, opt.host, opt.port, key_hdr);
+		idx >= opt.receivers ? opt.idle_path : opt.sub_path, opt.host, opt.port, key_hdr);
 
 	if (write_all(c->fd, req, (size_t)n))
 		conn_dead(c, "cannot send the upgrade");
@@ -318,6 +327,10 @@ static void on_message(struct conn *c, const unsigned char *p, size_t len, uint6
 
 	if (!m)
 		return;   /* statusgate's initial state frame, an ack... */
+	if (c - conns >= opt.receivers) {
+		bad_frames++;   /* an idle connection watches another channel */
+		return;
+	}
 	if (sscanf((const char *)m + 6, "%lld %d %lld", &idx, &pub, &ts) != 3 ||
 	    pub < -1 || pub >= opt.publishers || idx >= opt.events) {
 		bad_frames++;
@@ -467,7 +480,7 @@ keep:
 /* (re)opens publisher connection k; waits for the connect (loopback) */
 static void pub_connect(int k)
 {
-	struct conn *c = &conns[opt.receivers + k];
+	struct conn *c = &conns[PUB0 + k];
 	struct epoll_event e = { .events = EPOLLOUT }, out;
 	int pe = epoll_create1(EPOLL_CLOEXEC), err = 0;
 	socklen_t sl = sizeof(err);
@@ -486,7 +499,7 @@ static void pub_connect(int k)
 	c->state = C_OPEN;
 	c->plen = 0;
 	pubs[k].busy = 0;
-	ep_add(pubs[k].fd, EPOLLIN, opt.receivers + k);
+	ep_add(pubs[k].fd, EPOLLIN, PUB0 + k);
 }
 
 static void pub_send(int k, int64_t idx)
@@ -521,7 +534,7 @@ static void pub_send(int k, int64_t idx)
 static void pub_read(int k)
 {
 	struct pubc *p = &pubs[k];
-	struct conn *c = &conns[opt.receivers + k];
+	struct conn *c = &conns[PUB0 + k];
 	unsigned char *buf = rbuf;
 	size_t have = c->plen;
 	ssize_t n;
@@ -598,8 +611,8 @@ static void wait_events(int timeout_ms, uint64_t *t)
 		int idx = (int)ev[i].data.u64;
 		struct conn *c = &conns[idx];
 
-		if (idx >= opt.receivers) {
-			pub_read(idx - opt.receivers);
+		if (idx >= PUB0) {
+			pub_read(idx - PUB0);
 			continue;
 		}
 		if (c->state == C_DEAD)
@@ -630,9 +643,9 @@ static int run(void)
 	struct rlimit rl;
 
 	getrlimit(RLIMIT_NOFILE, &rl);
-	if ((rlim_t)(N + opt.publishers + 64) > rl.rlim_cur)
+	if ((rlim_t)(PUB0 + opt.publishers + 64) > rl.rlim_cur)
 		die("%s", "too few file descriptors: raise ulimit -n");
-	conns = calloc((size_t)(N + opt.publishers), sizeof(*conns));
+	conns = calloc((size_t)(PUB0 + opt.publishers), sizeof(*conns));
 	recv_count = calloc((size_t)opt.events, sizeof(int));
 	rbuf = malloc(RBUF);
 	ep = epoll_create1(EPOLL_CLOEXEC);
@@ -645,8 +658,8 @@ static int run(void)
 	 * never overflows */
 	t_conn0 = now_us(CLOCK_MONOTONIC);
 	t_last_progress = t_conn0;
-	while (open_count + dead_count < N) {
-		while (started < N && started - open_count - dead_count < 200) {
+	while (open_count + dead_count < PUB0) {
+		while (started < PUB0 && started - open_count - dead_count < 200) {
 			struct conn *c = &conns[started];
 			memset(c->last, 0xff, sizeof(c->last));   /* -1 */
 			c->pub = -1;
@@ -747,14 +760,14 @@ static int run(void)
 	double dur = (double)(t_last_rx - t_first_pub) / 1e6;
 	if (dur <= 0)
 		dur = (double)(t_end - t0) / 1e6;
-	printf("{\"label\":\"%s\",\"server\":\"%s\",\"receivers\":%d,\"events\":%d,"
+	printf("{\"label\":\"%s\",\"server\":\"%s\",\"receivers\":%d,\"idle\":%d,\"events\":%d,"
 	       "\"size\":%d,\"publishers\":%d,\"window\":%d,\"rate\":%.0f,"
 	       "\"deliveries\":%" PRIu64 ",\"duration_s\":%.3f,\"deliveries_per_s\":%.0f,"
 	       "\"events_per_s\":%.1f,"
 	       "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
 	       "\"missing\":%lld,\"out_of_order\":%lld,\"receivers_lost\":%d,"
 	       "\"bad_frames\":%d,\"http_errors\":%d,\"connect_s\":%.2f,\"client_cpu_s\":%.2f",
-	       opt.label, opt.nchan ? "nchan" : "statusgate", N, opt.events, opt.size,
+	       opt.label, opt.nchan ? "nchan" : "statusgate", N, opt.idle, opt.events, opt.size,
 	       opt.publishers, opt.window, opt.rate, deliveries, dur,
 	       (double)deliveries / dur, (double)deliveries / dur / N,
 	       pct(0.5), pct(0.9), pct(0.99), nlat ? lat[nlat - 1] / 1000.0 : 0,
@@ -767,7 +780,7 @@ static int run(void)
 		       "\"server_rss0_kb\":%ld,\"server_hwm_kb\":%ld,\"server_kb_per_conn\":%.2f",
 		       cpu_s, mcpu_s, deliveries ? cpu_s * 1e9 / (double)deliveries : 0,
 		       deliveries ? mcpu_s * 1e9 / (double)deliveries : 0,
-		       rss0, hwm, (double)(hwm - rss0) / N);
+		       rss0, hwm, (double)(hwm - rss0) / PUB0);
 	}
 	printf("}\n");
 	return missing || ooo || dead_count ? 3 : 0;
