@@ -34,6 +34,7 @@ struct gw_app {
 	struct gw_session *sessions; /* every open WebSocket session */
 	struct ip_table *ips;        /* connections per peer address */
 	size_t nsessions;
+	size_t http_replies;         /* HTTP answers begun, not fully written: drained at stop */
 	int draining;                /* shutdown began: refuse new work */
 	int open_mode;               /* no --auth-secret: browsers unauthenticated */
 };

@@ -44,6 +44,7 @@ struct http_pss {
 	size_t rlen, roff;
 	int headers_sent;
 	int close_after;
+	int counted;             /* in app->http_replies */
 };
 
 size_t http_pss_size(void)
@@ -53,10 +54,22 @@ size_t http_pss_size(void)
 
 /* ---- responses ---- */
 
+/* an answer is fully written or its connection is gone */
+static void reply_finished(struct lws *wsi, struct http_pss *h)
+{
+	if (h->counted)
+		gw_app_of(wsi)->http_replies--;
+	h->counted = 0;
+}
+
 /* takes resp (malloc'd) */
 static int reply(struct lws *wsi, struct http_pss *h, int status,
 		 const char *ctype, char *resp, size_t len)
 {
+	/* counted until written, so that a stopping gateway drains it */
+	if (!h->counted)
+		gw_app_of(wsi)->http_replies++;
+	h->counted = 1;
 	free(h->resp);
 	h->status = status;
 	h->ctype = ctype;
@@ -140,6 +153,7 @@ static int on_writeable(struct lws *wsi, struct http_pss *h)
 	free(h->resp);
 	h->resp = NULL;
 	h->status = 0;
+	reply_finished(wsi, h);
 	if (h->close_after)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -515,6 +529,10 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	int ulen = 0;
 
 	memset(h, 0, sizeof(*h));
+	/* stopping: take no new request (the connection just closes), so that
+	 * no answer is begun that the shutdown could cut short */
+	if (app->draining)
+		return -1;
 	h->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
 	if (h->method < 0 || !uri || ulen <= 0 || (size_t)ulen >= sizeof(h->path)) {
 		h->close_after = 1;
@@ -572,8 +590,9 @@ static int on_body(struct gw_app *app, struct http_pss *h, const void *in, size_
 	return 0;
 }
 
-static void release(struct http_pss *h)
+static void release(struct lws *wsi, struct http_pss *h)
 {
+	reply_finished(wsi, h);
 	if (h->pending)
 		h->pending->wsi = NULL;   /* the job will free it */
 	h->pending = NULL;
@@ -617,7 +636,7 @@ int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (h)
-			release(h);
+			release(wsi, h);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, (enum lws_callback_reasons)reason, user, in, len);

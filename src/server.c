@@ -220,7 +220,7 @@ void server_drain(struct gw_app *app, int ms)
 	if (!app->ctx)
 		return;
 	/* let close frames and the last HTTP answers go out */
-	while (app->nsessions && metrics_now_ns() < end)
+	while ((app->nsessions || app->http_replies) && metrics_now_ns() < end)
 		if (lws_service(app->ctx, 0) < 0)
 			break;
 	for (int i = 0; i < 3; i++)
