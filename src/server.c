@@ -6,7 +6,9 @@
  * jobs, handoff tasks) and call lws_cancel_service(), which makes lws call
  * us with LWS_CALLBACK_EVENT_WAIT_CANCELLED on this thread.
  */
+#include <ev.h>
 #include <libwebsockets.h>
+#include <signal.h>
 #include <string.h>
 
 #include "bridge.h"
@@ -145,23 +147,42 @@ static void lws_emit(int level, const char *line)
 	gw_log(gl, "lws: %.*s", (int)n, line);
 }
 
-/* service thread: a once-a-second tick, so that a stop flag set by a signal
- * that raced with poll() is still seen promptly */
+/*
+ * The event loop is libev's (epoll on Linux), not lws's built-in poll()
+ * loop: poll() costs O(open connections) per wake-up, which is what a
+ * gateway with ten thousand mostly idle pages must not pay. We own the loop
+ * (lws runs on it as a "foreign" loop), so stopping and draining are ours:
+ * SIGINT/SIGTERM are libev signal watchers on this thread that set the stop
+ * flag and break the loop.
+ */
 static struct {
-	lws_sorted_usec_list_t sul;
-	struct lws_context *ctx;
-} g_tick;
+	struct ev_loop *loop;
+	ev_signal sigint, sigterm;
+	ev_timer deadline;
+	volatile sig_atomic_t *stop;
+} g_ev;
 
-static void tick(lws_sorted_usec_list_t *sul)
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	(void)sul;
-	lws_sul_schedule(g_tick.ctx, 0, &g_tick.sul, tick, LWS_US_PER_SEC);
+	(void)revents;
+	GW_INFO("%s: signal %d: stopping", __func__, w->signum);
+	if (g_ev.stop)
+		*g_ev.stop = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
 }
 
 int server_start(struct gw_app *app)
 {
 	const struct gw_config *cfg = app->cfg;
 	struct lws_context_creation_info info;
+	static void *foreign_loops[1];
 	size_t hs = http_pss_size(), ws = ws_pss_size();
 	int lv = LLL_ERR | LLL_WARN;
 
@@ -174,13 +195,21 @@ int server_start(struct gw_app *app)
 	 * still delivers larger ones in pieces and ws_session reassembles */
 	protocols[0].rx_buffer_size = 16384;
 
+	g_ev.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+	if (!g_ev.loop) {
+		GW_ERR("%s: cannot create the event loop", __func__);
+		return -1;
+	}
+	foreign_loops[0] = g_ev.loop;
+
 	memset(&info, 0, sizeof(info));   /* lws 4.1: no lws_context_info_defaults */
 	info.port = cfg->port;
 	info.iface = cfg->host[0] && strcmp(cfg->host, "0.0.0.0") ? cfg->host : NULL;
 	info.protocols = protocols;
 	info.vhost_name = "statusgate";
 	info.user = app;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+	info.foreign_loops = foreign_loops;
+	info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		       LWS_SERVER_OPTION_DISABLE_IPV6 * (info.iface && !strchr(info.iface, ':'));
 	info.timeout_secs = 10;
 	info.retry_and_idle_policy = &idle_policy;
@@ -197,10 +226,10 @@ int server_start(struct gw_app *app)
 	if (!app->ctx) {
 		GW_ERR("%s: cannot listen on %s (address in use? bad TLS files?)",
 		       __func__, cfg->listen);
+		ev_loop_destroy(g_ev.loop);
+		g_ev.loop = NULL;
 		return -1;
 	}
-	g_tick.ctx = app->ctx;
-	lws_sul_schedule(app->ctx, 0, &g_tick.sul, tick, LWS_US_PER_SEC);
 	GW_INFO("%s: serving http%s and ws%s on %s", __func__,
 		cfg->tls_cert ? "s" : "", cfg->tls_cert ? "s" : "", cfg->listen);
 	return 0;
@@ -208,30 +237,39 @@ int server_start(struct gw_app *app)
 
 void server_run(struct gw_app *app, volatile sig_atomic_t *stop)
 {
-	while (!*stop)
-		if (lws_service(app->ctx, 0) < 0)
-			break;
+	(void)app;
+	g_ev.stop = stop;
+	ev_signal_init(&g_ev.sigint, on_stop_signal, SIGINT);
+	ev_signal_init(&g_ev.sigterm, on_stop_signal, SIGTERM);
+	ev_signal_start(g_ev.loop, &g_ev.sigint);
+	ev_signal_start(g_ev.loop, &g_ev.sigterm);
+	if (!*stop)
+		ev_run(g_ev.loop, 0);
 }
 
 void server_drain(struct gw_app *app, int ms)
 {
-	uint64_t end = metrics_now_ns() + (uint64_t)ms * 1000000u;
-
 	if (!app->ctx)
 		return;
-	/* let close frames and the last HTTP answers go out */
-	while ((app->nsessions || app->http_replies) && metrics_now_ns() < end)
-		if (lws_service(app->ctx, 0) < 0)
-			break;
+	/* let close frames and the last HTTP answers go out; the timer bounds
+	 * the wait for peers that never answer */
+	ev_timer_init(&g_ev.deadline, on_deadline, ms / 1000.0, 0.);
+	ev_timer_start(g_ev.loop, &g_ev.deadline);
+	while ((app->nsessions || app->http_replies) && ev_is_active(&g_ev.deadline))
+		ev_run(g_ev.loop, EVRUN_ONCE);
+	ev_timer_stop(g_ev.loop, &g_ev.deadline);
 	for (int i = 0; i < 3; i++)
-		lws_service(app->ctx, 0);
+		ev_run(g_ev.loop, EVRUN_NOWAIT);
 }
 
 void server_stop(struct gw_app *app)
 {
 	if (!app->ctx)
 		return;
-	lws_sul_cancel(&g_tick.sul);
 	lws_context_destroy(app->ctx);
 	app->ctx = NULL;
+	ev_signal_stop(g_ev.loop, &g_ev.sigint);
+	ev_signal_stop(g_ev.loop, &g_ev.sigterm);
+	ev_loop_destroy(g_ev.loop);
+	g_ev.loop = NULL;
 }
