@@ -95,6 +95,7 @@ def ten_thousand_published_while_the_gateway_is_down():
         time.sleep(1)
         assert_exactly(gw, "bulk", N)
         assert metric(gw, 'statusgate_publishes_total{source="amqp",outcome="accepted"}') == N
+        assert gw.stop() == 0
     finally:
         gw.stop()
 
@@ -121,6 +122,7 @@ def kill_9_in_the_middle_of_a_stream_applies_each_message_once():
         wait_for(lambda: BROKER.queue_depth("statusgate.ingest") == 0, "all acked")
         time.sleep(1)
         assert_exactly(gw, "crash", N)
+        assert gw.stop() == 0
     finally:
         pub.join(120)
         gw.stop()
@@ -174,6 +176,7 @@ async def broker_loss_keeps_browsers_served_and_reconnects():
             assert metric(gw, "statusgate_broker_reconnects_total") >= 1
             assert metric(gw, "statusgate_broker_connected") == 1
         assert "reconnecting to the broker" in gw.logs()
+        assert gw.stop() == 0
     finally:
         gw.stop()
 

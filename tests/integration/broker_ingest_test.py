@@ -18,7 +18,7 @@ import uuid
 import pika
 
 import rabbit
-from harness import BIN, Gateway, Runner, expect_silence, recv_json, records, status
+from harness import BIN, Runner, expect_silence, recv_json, records, status
 
 t = Runner()
 BROKER = None
@@ -36,7 +36,7 @@ def pub(ch, body, rk, exchange="statusgate", message_id=None):
 
 
 def gateway(*args, **kw):
-    return Gateway("--amqp", kw.pop("url", BROKER.url), *args, **kw)
+    return rabbit.CheckedGateway("--amqp", kw.pop("url", BROKER.url), *args, **kw)
 
 
 def wait_for(cond, what, timeout=60, gw=None):

@@ -189,3 +189,13 @@ class Broker:
 
     def __exit__(self, *exc):
         self.cleanup()
+
+
+class CheckedGateway(harness.Gateway):
+    """A Gateway whose clean stop is part of the test: SIGTERM must end it
+    with status 0 (under ASan that also means no leak and no error report)."""
+
+    def __exit__(self, *exc):
+        rc = self.stop()
+        if exc[0] is None:
+            assert rc == 0, "statusgate exited with %s:\n%s" % (rc, self.logs()[-4000:])
