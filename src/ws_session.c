@@ -33,6 +33,7 @@
 #define CLOSE_TRY_AGAIN_LATER 1013
 #define GARBAGE_LIMIT 10     /* consecutive bad commands before we hang up */
 #define REPLAY_MAX 100000
+#define FORCE_SLACK 4096     /* replies beyond the bounds: one rx buffer of commands */
 
 struct gw_session {
 	struct lws *wsi;
@@ -46,12 +47,15 @@ struct gw_session {
 	struct reg_sub *subs;    /* this session's subscriptions */
 	struct gw_buf **q;       /* ring of payload refs; malloc'd */
 	unsigned qhead, qlen, qcap;
+	unsigned qgrace;         /* replayed frames still queued (an upper bound):
+				  * fan-out may exceed --send-queue by this many */
 	int close_code;          /* non-zero: close once WRITEABLE */
 	char close_reason[96];
 	unsigned char *rx;       /* reassembly of a fragmented message */
 	size_t rxlen;
 	int rx_oversize;         /* current message exceeded --max-frame */
 	int garbage;             /* consecutive refused commands */
+	int rx_paused;           /* we stopped reading its commands until its queue drains */
 };
 
 size_t ws_pss_size(void)
@@ -67,6 +71,10 @@ static void close_soon(struct gw_session *s, int code, const char *reason)
 		return;
 	s->close_code = code;
 	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	if (s->rx_paused) {      /* let the peer's close frame in */
+		s->rx_paused = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
 	lws_callback_on_writable(s->wsi);
 	/* a peer that does not read may never make us writable: bound it */
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
@@ -74,6 +82,7 @@ static void close_soon(struct gw_session *s, int code, const char *reason)
 
 static void queue_clear(struct gw_session *s)
 {
+	s->qgrace = 0;
 	while (s->qlen) {
 		gw_buf_unref(s->q[s->qhead]);
 		s->qhead = (s->qhead + 1) % s->qcap;
@@ -81,15 +90,23 @@ static void queue_clear(struct gw_session *s)
 	}
 }
 
-/* appends a reference; force ignores the --send-queue bound (replies to the
- * client's own commands and replays, which the client asked for). 0 or -1. */
+/* appends a reference; force goes beyond the --send-queue bound (replies to
+ * the client's own commands and replays, which the client asked for), up to
+ * a hard bound of a whole replay plus some slack (on_receive stops reading
+ * a client's commands long before that; the bound is a backstop). Live
+ * fan-out may use the room of replayed frames still queued (qgrace): a
+ * client that asked for a long replay is not "lagging" for it. 0 or -1. */
 static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 {
-	unsigned limit = (unsigned)s->app->cfg->send_queue;
+	const struct gw_config *cfg = s->app->cfg;
+	unsigned limit = (unsigned)cfg->send_queue;
+	unsigned replay = cfg->history < REPLAY_MAX ? (unsigned)cfg->history : REPLAY_MAX;
 
 	if (s->close_code)
 		return -1;
-	if (s->qlen >= limit && !force)
+	if (!force && s->qlen >= limit + s->qgrace)
+		return -1;
+	if (force && s->qlen >= limit + replay + FORCE_SLACK)
 		return -1;
 	if (s->qlen == s->qcap) {
 		unsigned ncap = s->qcap ? s->qcap * 2 : 8;
@@ -137,7 +154,8 @@ static void send_str(struct gw_session *s, char *json)
 
 	if (!b)
 		return;
-	queue_push(s, b, 1);
+	if (queue_push(s, b, 1) && !s->close_code)
+		lagging(s);   /* it sends commands but does not read the replies */
 	gw_buf_unref(b);
 }
 
@@ -180,6 +198,12 @@ static int on_writeable(struct gw_session *s)
 	if (n < 0)
 		return -1;
 	GW_INC(frames_out);
+	if (s->qgrace)
+		s->qgrace--;
+	if (s->rx_paused && s->qlen <= (unsigned)s->app->cfg->send_queue / 2) {
+		s->rx_paused = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
 	if (s->qlen || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
@@ -461,7 +485,12 @@ static int replay_one(void *arg, uint64_t seq, const char *json, size_t len)
 		r->failed = 1;
 		return 1;
 	}
-	queue_push(r->s, b, 1);
+	if (queue_push(r->s, b, 1)) {
+		r->failed = 1;
+		gw_buf_unref(b);
+		return 1;
+	}
+	r->s->qgrace++;
 	gw_buf_unref(b);
 	return 0;
 }
@@ -712,6 +741,13 @@ static int on_receive(struct gw_session *s, struct lws *wsi, const void *in, siz
 	s->rx = NULL;
 	s->rxlen = 0;
 	s->rx_oversize = 0;
+	/* the client sets the pace: while its replies pile up, read no more
+	 * of its commands (on_writeable resumes), so pipelining many commands
+	 * costs it waiting, not us memory */
+	if (!s->rx_paused && !s->close_code && s->qlen >= (unsigned)s->app->cfg->send_queue) {
+		s->rx_paused = 1;
+		lws_rx_flow_control(wsi, 0);
+	}
 	return 0;
 }
 

@@ -268,5 +268,32 @@ async def test_recovery_across_restart_and_new_store():
             assert snap["op"] == "snapshot" and snap["seq"] == 1 and snap["status"] == "Waiting", snap
 
 
+@run.test
+async def test_long_replay_with_a_small_send_queue():
+    """A replay longer than --send-queue is what the client asked for: live
+    events arriving while it is still queued (fewer than --send-queue of
+    them) must not make it "lagging"."""
+    with Gateway("--send-queue", "64") as gw:
+        key = "long"
+        pad = "x" * 3000      # big enough that the replay outlasts the socket buffers
+        for i in range(1000):
+            st, body = gw.publish({"type": "notification", "submission": key,
+                                   "notification": "n%d %s" % (i, pad)})
+            assert st == 200, body
+        epoch = body["epoch"]
+        pub = Publisher(gw, key, pause=0.01)
+        async with gw.ws("/ws") as ws:
+            await ws.send(json.dumps({"op": "subscribe", "id": 1, "submission": key,
+                                      "since": {"epoch": epoch, "seq": 0}}))
+            pub.start()       # live events land behind the queued replay
+            ack = await recv_json(ws, 10)
+            assert ack["op"] == "ack", ack
+            f = Follower(0)
+            await f.read_until(ws, 1000)
+            last = pub.stop()
+            await f.read_until(ws, last)
+            await expect_silence(ws, 0.3)
+
+
 if __name__ == "__main__":
     run.run()

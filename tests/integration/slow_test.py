@@ -173,5 +173,36 @@ async def test_one_stalled_client_among_fifty():
                 assert ev["op"] == "event" and ev["seq"] == s, (s, ev.get("op"), ev.get("seq"))
 
 
+@run.test
+async def test_pipelined_commands_read_late():
+    """A client that sends many commands without reading the replies is not
+    buffered without end: the gateway stops reading its commands while the
+    replies pile up (it sets its own pace) and it is not closed for it. When
+    it reads, every reply comes, in order; the others are unaffected."""
+    N = 20000
+    with Gateway("--send-queue", "16", "--history", "5") as gw:
+        async with gw.ws("/ws") as other:
+            await other.send(json.dumps({"op": "subscribe", "id": 1, "submission": "o"}))
+            assert (await recv_json(other))["op"] == "ack"
+            assert (await recv_json(other))["op"] == "snapshot"
+            flood = await stalled_client(gw, "/ws")
+
+            async def send_all():
+                for i in range(N):
+                    await flood.send('{"op":"ping","id":%d}' % i)
+            sender = asyncio.create_task(send_all())
+            # while it is stuck, the gateway serves the others
+            for n in range(5):
+                gw.publish({"type": "notification", "submission": "o", "notification": "n%d" % n})
+                m = await recv_json(other, 30)
+                assert m["op"] == "event" and m["notification"] == "n%d" % n, m
+            # it reads: every pong, in order, and the connection stays open
+            for i in range(N):
+                m = json.loads(await asyncio.wait_for(flood.recv(), 60))
+                assert m == {"op": "pong", "id": i}, (i, m)
+            await asyncio.wait_for(sender, 60)
+            assert metric(gw, "statusgate_lagging_closes_total") == 0
+            await flood.close()
+
 if __name__ == "__main__":
     run.run()
