@@ -129,6 +129,34 @@ def kill_9_in_the_middle_of_a_stream_applies_each_message_once():
 
 
 @t.test
+def a_silent_broker_is_noticed_by_heartbeats():
+    gw = Gateway("--amqp", BROKER.url, "--amqp-heartbeat", "1")
+    gw.start()
+    try:
+        gw.wait_ready()
+        t0 = time.time()
+        rabbit.pause(BROKER)          # the socket stays open; nothing comes back
+        try:
+            body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
+                gw.http("GET", "/readyz")), "readyz 503 from a silent broker", timeout=60,
+                gw=gw)[1]
+            assert "broker" in json.dumps(body), body
+            noticed = time.time() - t0
+        finally:
+            rabbit.resume(BROKER)
+        wait_for(lambda: gw.http("GET", "/readyz")[0] == 200, "readyz 200", timeout=90, gw=gw)
+        c = conn()
+        c.channel().basic_publish("statusgate", "submission.hb.status",
+                                  json.dumps(status("hb", "Ready", "after the pause")))
+        c.close()
+        wait_for(lambda: (state(gw, "hb") or {}).get("seq") == 1, "the publish after", gw=gw)
+        print("   silent broker noticed after %.1fs" % noticed)
+        assert gw.stop() == 0
+    finally:
+        gw.stop()
+
+
+@t.test
 async def broker_loss_keeps_browsers_served_and_reconnects():
     gw = Gateway("--amqp", BROKER.url, "--amqp-heartbeat", "2")
     gw.start()

@@ -199,3 +199,38 @@ class CheckedGateway(harness.Gateway):
         rc = self.stop()
         if exc[0] is None:
             assert rc == 0, "statusgate exited with %s:\n%s" % (rc, self.logs()[-4000:])
+
+
+def _group_pids(pgid):
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/comm" % d) as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if int(rest[2]) == pgid and comm != "epmd":
+            pids.append(int(d))
+    return pids
+
+
+def _signal_node(broker, sig):
+    for pid in _group_pids(broker.proc.pid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def pause(broker):
+    """SIGSTOP the node (never the shared epmd): its TCP connections stay
+    open but fall silent, as with a dead peer or a cut network."""
+    _signal_node(broker, 19)
+
+
+def resume(broker):
+    _signal_node(broker, 18)
