@@ -429,7 +429,7 @@
 		msgs.forEach(function (m) {
 			var tr = el('tr');
 			tr.append(el('td', null, m.text));
-			tr.append(el('td', null, m.kind || ''));
+			tr.append(el('td', { class: 'col-kind' }, m.kind || ''));
 			var col = el('td');
 			if (m.column)
 				col.append(el('code', null, m.column));
