@@ -747,16 +747,6 @@ static json_t *notification_json(const struct gw_state *st)
 	return json_string(st->notification ? st->notification : "");
 }
 
-/* JSON_COMPACT dump of doc when every put succeeded; consumes doc */
-static char *dump(json_t *doc, int ok)
-{
-	char *s = ok && doc ?
-		json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
-	json_decref(doc);
-	return s;
-}
-
 static json_t *kind_json(const struct gw_kind_sum *k)
 {
 	json_t *o = json_object();
@@ -811,65 +801,211 @@ json_t *proto_summary_json(const struct gw_state *st)
 	return sum;
 }
 
-/* "" while the submission has no records at all, else the counts object */
-static json_t *legacy_validation(const struct gw_state *st)
-{
-	const struct gw_kind_sum *a = find_kind(st, "animal");
-	const struct gw_kind_sum *s = find_kind(st, "sample");
-	json_t *o;
-	size_t i;
-	int ok = 1, any = 0;
+/*
+ * The frames sent to browsers are written straight into one growing buffer
+ * instead of being built as a jansson tree and dumped: they are made for
+ * every publish on the writer thread, and the tree costs an allocation per
+ * member. The output is byte for byte what json_dumps(JSON_COMPACT |
+ * JSON_PRESERVE_ORDER) gives for the same document (test_proto checks).
+ */
+struct sb {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
 
-	for (i = 0; i < st->nkinds && i < GW_MAX_KINDS; i++)
-		any |= st->kinds[i].all > 0;
-	if (!any)
-		return json_string("");
-	o = json_object();
-	ok = o != NULL;
-	put(o, "animals", int_json(kind_all(a)), &ok);
-	put(o, "samples", int_json(kind_all(s)), &ok);
-	put(o, "animal_unkn", int_json(kind_unknown(a)), &ok);
-	put(o, "sample_unkn", int_json(kind_unknown(s)), &ok);
-	put(o, "animal_issues", int_json(kind_issues(a)), &ok);
-	put(o, "sample_issues", int_json(kind_issues(s)), &ok);
-	if (!ok) {
-		json_decref(o);
+static void sb_raw(struct sb *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 512;
+		char *np;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+#define SB_LIT(b, lit) sb_raw((b), (lit), sizeof(lit) - 1)
+
+/* a JSON string; the input is valid UTF-8 (decoded or stored by us) */
+static void sb_str(struct sb *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *run = s;
+
+	SB_LIT(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6];
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sb_raw(b, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		sb_raw(b, esc, n);
+	}
+	sb_raw(b, run, (size_t)(s - run));
+	SB_LIT(b, "\"");
+}
+
+static void sb_str_or_null(struct sb *b, const char *s)
+{
+	if (s && *s)
+		sb_str(b, s);
+	else
+		SB_LIT(b, "null");
+}
+
+static void sb_int(struct sb *b, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+
+	sb_raw(b, num, (size_t)n);
+}
+
+/* ,"name":<integer> */
+static void sb_member_int(struct sb *b, const char *name, int64_t v)
+{
+	SB_LIT(b, ",\"");
+	sb_raw(b, name, strlen(name));
+	SB_LIT(b, "\":");
+	sb_int(b, v);
+}
+
+/* the NUL-terminated text (malloc'd), or NULL when memory ran out */
+static char *sb_finish(struct sb *b)
+{
+	sb_raw(b, "", 1);
+	if (b->oom) {
+		free(b->p);
 		return NULL;
 	}
-	return o;
+	return b->p;
+}
+
+static void sb_kind(struct sb *b, const struct gw_kind_sum *k)
+{
+	SB_LIT(b, "{\"all\":");
+	sb_int(b, k->all);
+	sb_member_int(b, "known", k->known);
+	sb_member_int(b, "unknown", kind_unknown(k));
+	sb_member_int(b, "pass", k->pass);
+	sb_member_int(b, "warning", k->warning);
+	sb_member_int(b, "error", k->error);
+	sb_member_int(b, "issues", kind_issues(k));
+	SB_LIT(b, "}");
+}
+
+/* the same document as proto_summary_json */
+static void sb_summary(struct sb *b, const struct gw_state *st)
+{
+	size_t i;
+
+	SB_LIT(b, "{");
+	for (i = 0; i < st->nkinds && i < GW_MAX_KINDS; i++) {
+		sb_str(b, st->kinds[i].kind);
+		SB_LIT(b, ":");
+		sb_kind(b, &st->kinds[i]);
+		SB_LIT(b, ",");
+	}
+	SB_LIT(b, "\"messages\":[");
+	for (i = 0; i < st->ntop && i < GW_TOP_MSGS; i++) {
+		const struct gw_top_msg *t = &st->top[i];
+
+		SB_LIT(b, "{\"kind\":");
+		sb_str(b, t->kind);
+		SB_LIT(b, ",\"text\":");
+		sb_str(b, t->text ? t->text : "");
+		SB_LIT(b, ",\"column\":");
+		sb_str_or_null(b, t->column);
+		sb_member_int(b, "count", t->count);
+		SB_LIT(b, "}");
+		if (i + 1 < st->ntop && i + 1 < GW_TOP_MSGS)
+			SB_LIT(b, ",");
+	}
+	SB_LIT(b, "]}");
 }
 
 char *proto_encode_legacy(const struct gw_state *st)
 {
-	json_t *doc = json_object();
-	int ok = doc != NULL;
+	const struct gw_kind_sum *a = find_kind(st, "animal");
+	const struct gw_kind_sum *s = find_kind(st, "sample");
+	struct sb b = { 0 };
+	int any = 0;
 
-	put(doc, "message", status_json(st), &ok);
-	put(doc, "notification_message", notification_json(st), &ok);
-	put(doc, "validation_message", legacy_validation(st), &ok);
-	return dump(doc, ok);
+	for (size_t i = 0; i < st->nkinds && i < GW_MAX_KINDS; i++)
+		any |= st->kinds[i].all > 0;
+	SB_LIT(&b, "{\"message\":");
+	sb_str_or_null(&b, proto_status_name(st->status));
+	SB_LIT(&b, ",\"notification_message\":");
+	sb_str(&b, st->notification ? st->notification : "");
+	SB_LIT(&b, ",\"validation_message\":");
+	if (!any) {
+		/* "" while the submission has no records at all */
+		SB_LIT(&b, "\"\"}");
+		return sb_finish(&b);
+	}
+	SB_LIT(&b, "{\"animals\":");
+	sb_int(&b, kind_all(a));
+	sb_member_int(&b, "samples", kind_all(s));
+	sb_member_int(&b, "animal_unkn", kind_unknown(a));
+	sb_member_int(&b, "sample_unkn", kind_unknown(s));
+	sb_member_int(&b, "animal_issues", kind_issues(a));
+	sb_member_int(&b, "sample_issues", kind_issues(s));
+	SB_LIT(&b, "}}");
+	return sb_finish(&b);
 }
 
-/* "op","submission","epoch","seq": the head of events and snapshots */
-static json_t *frame_head(const char *op, const struct gw_state *st,
-			  const char *epoch, int *ok)
+/* {"op":op,"submission":..,"epoch":..,"seq":.. : the head of events and snapshots */
+static void sb_head(struct sb *b, const char *op, const struct gw_state *st,
+		    const char *epoch)
 {
-	json_t *doc = json_object();
-
-	*ok = doc != NULL;
-	put(doc, "op", json_string(op), ok);
-	put(doc, "submission", json_string(st->key), ok);
-	put(doc, "epoch", str_or_null(epoch), ok);
-	put(doc, "seq", int_json((int64_t)st->seq), ok);
-	return doc;
+	SB_LIT(b, "{\"op\":");
+	sb_str(b, op);
+	SB_LIT(b, ",\"submission\":");
+	sb_str(b, st->key);
+	SB_LIT(b, ",\"epoch\":");
+	sb_str_or_null(b, epoch);
+	sb_member_int(b, "seq", (int64_t)st->seq);
 }
 
-/* "status","notification","summary": the same in every document */
-static void put_state(json_t *doc, const struct gw_state *st, int *ok)
+/* ,"status":..,"notification":..,"summary":{..}: the same in every document */
+static void sb_state(struct sb *b, const struct gw_state *st)
 {
-	put(doc, "status", status_json(st), ok);
-	put(doc, "notification", notification_json(st), ok);
-	put(doc, "summary", proto_summary_json(st), ok);
+	SB_LIT(b, ",\"status\":");
+	sb_str_or_null(b, proto_status_name(st->status));
+	SB_LIT(b, ",\"notification\":");
+	sb_str(b, st->notification ? st->notification : "");
+	SB_LIT(b, ",\"summary\":");
+	sb_summary(b, st);
 }
 
 /*
@@ -879,24 +1015,37 @@ static void put_state(json_t *doc, const struct gw_state *st, int *ok)
 char *proto_encode_event(const struct gw_state *st, const char *epoch,
 			 int type, const char *at)
 {
-	int ok;
-	json_t *doc = frame_head("event", st, epoch, &ok);
+	struct sb b = { 0 };
 
-	put(doc, "type", str_or_null(proto_type_name(type)), &ok);
-	put_state(doc, st, &ok);
-	put(doc, "at", str_or_null(at && *at ? at : st->updated_at), &ok);
-	return dump(doc, ok);
+	sb_head(&b, "event", st, epoch);
+	SB_LIT(&b, ",\"type\":");
+	sb_str_or_null(&b, proto_type_name(type));
+	sb_state(&b, st);
+	SB_LIT(&b, ",\"at\":");
+	sb_str_or_null(&b, at && *at ? at : st->updated_at);
+	SB_LIT(&b, "}");
+	return sb_finish(&b);
 }
 
 /* updated_at is null for a submission never published to */
 char *proto_encode_snapshot(const struct gw_state *st, const char *epoch)
 {
-	int ok;
-	json_t *doc = frame_head("snapshot", st, epoch, &ok);
+	struct sb b = { 0 };
 
-	put_state(doc, st, &ok);
-	put(doc, "updated_at", str_or_null(st->updated_at), &ok);
-	return dump(doc, ok);
+	sb_head(&b, "snapshot", st, epoch);
+	sb_state(&b, st);
+	SB_LIT(&b, ",\"updated_at\":");
+	sb_str_or_null(&b, st->updated_at);
+	SB_LIT(&b, "}");
+	return sb_finish(&b);
+}
+
+/* "status","notification","summary" for the REST document */
+static void put_state(json_t *doc, const struct gw_state *st, int *ok)
+{
+	put(doc, "status", status_json(st), ok);
+	put(doc, "notification", notification_json(st), ok);
+	put(doc, "summary", proto_summary_json(st), ok);
 }
 
 json_t *proto_state_json(const struct gw_state *st, const char *epoch)

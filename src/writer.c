@@ -157,6 +157,8 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	int64_t next_prune = 0;
 
+	pthread_setname_np(pthread_self(), "sg-writer");
+
 	for (;;) {
 		struct gw_job *batch, *rest, **tail;
 		unsigned n = 0;

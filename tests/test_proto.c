@@ -765,6 +765,72 @@ static void test_event_snapshot_state(void)
 	json_decref(j);
 }
 
+/* the frames are written directly, not through jansson: they must still be
+ * exactly what jansson's compact dump makes of the same document */
+static void check_same_as_jansson(const char *text)
+{
+	json_error_t e;
+	json_t *doc = text ? json_loads(text, 0, &e) : NULL;
+	char *again = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	CHECK(doc != NULL);
+	CHECK_EQ_STR(again, text);
+	free(again);
+	json_decref(doc);
+}
+
+static void test_direct_encoding(void)
+{
+	static const char *const texts[] = {
+		"", "plain", "quote \" backslash \\ slash /", "\b\f\n\r\t",
+		"\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x84", "<script>",
+	};
+	struct gw_state st;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		memset(&st, 0, sizeof(st));
+		snprintf(st.key, sizeof(st.key), "k-%zu", i);
+		st.exists = 1;
+		st.status = (int)(i % GW_ST_COUNT) - (i == 0);  /* includes GW_ST_NONE */
+		st.notification = strdup(texts[i]);
+		st.seq = 1000000007ull * i;
+		snprintf(st.updated_at, sizeof(st.updated_at), "%s", i ? "2026-11-24T04:22:15.123Z" : "");
+		st.nkinds = i % 3;
+		for (size_t k = 0; k < st.nkinds; k++) {
+			snprintf(st.kinds[k].kind, sizeof(st.kinds[k].kind), "%s", k ? "sample" : "animal");
+			st.kinds[k].all = 100000 + (int64_t)k;
+			st.kinds[k].known = 7;
+			st.kinds[k].pass = 3;
+			st.kinds[k].warning = 2;
+			st.kinds[k].error = 2;
+		}
+		st.ntop = i % 4;
+		for (size_t m = 0; m < st.ntop; m++) {
+			snprintf(st.top[m].kind, sizeof(st.top[m].kind), "animal");
+			st.top[m].text = strdup(texts[(i + m) % 7]);
+			st.top[m].column = m % 2 ? strdup(texts[m]) : NULL;
+			st.top[m].count = (int64_t)(10 - m);
+		}
+		char *ev = proto_encode_event(&st, i % 2 ? "abcdef" : NULL, (int)(i % GW_PUB_COUNT),
+					      i % 2 ? "2026-11-24T04:22:16.000Z" : NULL);
+		char *sn = proto_encode_snapshot(&st, "e");
+		char *lg = proto_encode_legacy(&st);
+		check_same_as_jansson(ev);
+		check_same_as_jansson(sn);
+		check_same_as_jansson(lg);
+		/* and the summary inside equals proto_summary_json's */
+		json_t *evj = ev ? json_loads(ev, 0, NULL) : NULL;
+		json_t *sum = proto_summary_json(&st);
+		CHECK(json_equal(json_object_get(evj, "summary"), sum));
+		json_decref(sum);
+		json_decref(evj);
+		free(ev);
+		free(sn);
+		free(lg);
+		proto_state_clear(&st);
+	}
+}
+
 int main(void)
 {
 	test_keys();
@@ -778,5 +844,6 @@ int main(void)
 	test_decode_limits();
 	test_legacy();
 	test_event_snapshot_state();
+	test_direct_encoding();
 	return check_report();
 }
