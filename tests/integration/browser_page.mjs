@@ -2,6 +2,7 @@
 // state (known and unknown submission), a live change after a publish,
 // numbers and bar against the API's summary after validation batches, the
 // list page, keyboard access, and a screenshot kept in tests/artifacts/.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -196,6 +197,43 @@ t.test('screenshot of the submission page (tests/artifacts/submission.png)', asy
 	console.log(`      screenshots: ${path.relative(process.cwd(), file)}, submission-phone.png`);
 	await phone.close();
 	await page.close();
+});
+
+function jwt(secret, payload) {
+	const b64 = (x) => Buffer.from(x).toString('base64url');
+	const head = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' })) + '.' + b64(JSON.stringify(payload));
+	return head + '.' + crypto.createHmac('sha256', secret).update(head).digest('base64url');
+}
+
+t.test('with --auth-secret: ?token= is passed on; a key it does not list is refused', async (ctx) => {
+	const dir = tmpDir('sg-browser-auth-');
+	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db'),
+		args: ['--auth-secret', 's3cret'] }).start();
+	try {
+		const token = jwt('s3cret', { submissions: ['sec-1'], exp: Math.floor(Date.now() / 1000) + 3600 });
+		await gw.publish({ type: 'status', submission: 'sec-1', status: 'Loaded', notification: 'one' });
+		await gw.publish({ type: 'status', submission: 'sec-1', status: 'Ready', notification: 'two' });
+		const page = await ctx.browser.newPage();
+		page.on('pageerror', (e) => ctx.pageErrors.push(`auth: ${e}`));
+		await page.goto(`${gw.url}/submissions/sec-1?token=${token}`);
+		await page.waitForSelector('[data-testid=connection][data-state=live]', { timeout: WAIT });
+		assertEq(await page.getAttribute('[data-testid=status]', 'data-status'), 'Ready', 'state with a token');
+		// the timeline back-fill went through the read API with the token too
+		await page.waitForFunction(() => document.querySelectorAll('[data-testid=timeline] li').length === 2,
+			null, { timeout: WAIT });
+		await gw.publish({ type: 'status', submission: 'sec-1', status: 'Completed', notification: 'three' });
+		await page.waitForSelector('[data-testid=status][data-status=Completed]', { timeout: WAIT });
+		// the same token on another key: the subscription is refused and the page says so
+		await page.goto(`${gw.url}/submissions/sec-2?token=${token}`);
+		await page.waitForSelector('[data-testid=connection][data-state=offline]', { timeout: WAIT });
+		const msg = await page.textContent('[data-testid=connection-text]');
+		assert(/not connected/i.test(msg), `indicator text: ${msg}`);
+		assertEq(await page.getAttribute('[data-testid=status]', 'data-status'), '', 'nothing shown');
+		await page.close();
+	} finally {
+		await gw.stop();
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
 });
 
 t.test('no script errors on any page', async (ctx) => {
