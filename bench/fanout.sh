@@ -186,7 +186,6 @@ fi
 log "runs took $(( $(date +%s) - T0 )) s; raw results in $RESULTS"
 
 # ---- summary ----
-CMD="bench/fanout.sh${REPS:+ (REPS=$REPS)}"
 $PY "$ROOT/bench/fanout_report.py" "$RESULTS" --rev "$REV" --reps "$REPS" \
 	${NO_DOCS:+--no-docs} --docs "$ROOT/docs/BENCHMARKS.md"
 cp "$RESULTS" "/tmp/bench-fanout-last.jsonl"

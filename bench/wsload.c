@@ -699,6 +699,8 @@ static int run(void)
 		}
 		if (dead_count)
 			die("%s", "receivers lost during the warm-up");
+		if (http_errors)
+			die("%s", "the server refused the warm-up publish");
 	}
 	while (pubs[0].busy) {
 		wait_events(10, &t);
@@ -890,6 +892,13 @@ static int floor_run(void)
 				die("floor write: %s", strerror(errno));
 	uint64_t c1 = now_us(CLOCK_THREAD_CPUTIME_ID), w1 = now_us(CLOCK_MONOTONIC);
 	pthread_join(th, NULL);
+	for (int i = 0; i < N; i++) {
+		close(wfd[i]);
+		close(rfd[i]);
+	}
+	close(lfd);
+	free(wfd);
+	free(rfd);
 	double writes = (double)N * opt.events;
 	printf("{\"label\":\"%s\",\"server\":\"floor\",\"receivers\":%d,\"events\":%d,"
 	       "\"frame_bytes\":%zu,\"writes\":%.0f,\"write_cpu_s\":%.3f,"
