@@ -44,6 +44,13 @@ def publish_stream(key, n, prefix):
     c.close()
 
 
+def publish_one(msg):
+    c = conn()
+    c.channel().basic_publish("statusgate", "submission.%s.%s" % (msg["submission"], msg["type"]),
+                              json.dumps(msg))
+    c.close()
+
+
 def state(gw, key):
     try:
         st, body = gw.http("GET", "/api/v1/submissions/" + key)
@@ -168,16 +175,15 @@ async def broker_loss_keeps_browsers_served_and_reconnects():
             assert (await recv_json(mux))["op"] == "ack"
             assert (await recv_json(mux))["op"] == "snapshot"
 
-            c = conn()
-            c.channel().basic_publish("statusgate", "submission.br.status",
-                                      json.dumps(status("br", "Loaded", "before")))
-            c.close()
+            await asyncio.to_thread(publish_one, status("br", "Loaded", "before"))
             assert (await recv_json(legacy, 15))["notification_message"] == "before"
             assert (await recv_json(mux, 15))["notification"] == "before"
 
-            BROKER.stop()
-            body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
-                gw.http("GET", "/readyz")), "readyz 503", timeout=60, gw=gw)[1]
+            # blocking steps run in a thread so the event loop keeps serving
+            # the WebSockets (keepalive pings) meanwhile
+            await asyncio.to_thread(BROKER.stop)
+            body = (await asyncio.to_thread(wait_for, lambda: (lambda r: r if r[0] == 503 else None)(
+                gw.http("GET", "/readyz")), "readyz 503", 60, gw))[1]
             assert "broker" in json.dumps(body), body
             assert metric(gw, "statusgate_broker_connected") == 0
 
@@ -189,13 +195,10 @@ async def broker_loss_keeps_browsers_served_and_reconnects():
             assert (await recv_json(legacy, 15))["message"] == "Submitted"
             assert (await recv_json(mux, 15))["status"] == "Submitted"
 
-            BROKER.start()
-            wait_for(lambda: gw.http("GET", "/readyz")[0] == 200, "readyz 200", timeout=90,
-                     gw=gw)
-            c = conn()
-            c.channel().basic_publish("statusgate", "submission.br.status",
-                                      json.dumps(status("br", "Ready", "after")))
-            c.close()
+            await asyncio.to_thread(BROKER.start)
+            await asyncio.to_thread(wait_for, lambda: gw.http("GET", "/readyz")[0] == 200,
+                                    "readyz 200", 90, gw)
+            await asyncio.to_thread(publish_one, status("br", "Ready", "after"))
             assert await recv_json(legacy, 15) == {"message": "Ready",
                                                    "notification_message": "after",
                                                    "validation_message": ""}

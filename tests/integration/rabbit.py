@@ -201,7 +201,7 @@ class CheckedGateway(harness.Gateway):
             assert rc == 0, "statusgate exited with %s:\n%s" % (rc, self.logs()[-4000:])
 
 
-def _group_pids(pgid):
+def _group_pids(pgid, comm_prefix):
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -213,13 +213,16 @@ def _group_pids(pgid):
                 comm = f.read().strip()
         except OSError:
             continue
-        if int(rest[2]) == pgid and comm != "epmd":
+        if int(rest[2]) == pgid and comm.startswith(comm_prefix):
             pids.append(int(d))
     return pids
 
 
 def _signal_node(broker, sig):
-    for pid in _group_pids(broker.proc.pid):
+    # only the Erlang VM: stopping runuser would make it stop itself too (it
+    # mirrors its child's job-control state) and it could miss our SIGCONT;
+    # epmd is shared and is never in our process group anyway
+    for pid in _group_pids(broker.proc.pid, "beam"):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
