@@ -1,6 +1,6 @@
 /*
  * A minimal blocking HTTP/1.1 client for the command-line tools (`statusgate
- * demo`): plain http:// only, one request per connection (Connection: close),
+ * demo`, `statusgate publish --http`): plain http:// only, one request per connection (Connection: close),
  * a body sent with Content-Length, the answer's body read by Content-Length,
  * chunked encoding or up to EOF. Timeouts bound connect, send and receive.
  * Main thread only; no global state.

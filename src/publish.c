@@ -21,23 +21,19 @@
 #include <amqp_tcp_socket.h>
 #include <errno.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "httpc.h"
 #include "config.h"
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
 #define DOC_MAX (64u << 20)   /* largest document read from a file or stdin */
-#define RESP_MAX (1u << 20)   /* largest HTTP answer we keep */
 
 struct pub_opts {
 	char *http;
@@ -381,224 +377,33 @@ done:
 
 /* ---- HTTP ---- */
 
-struct url {
-	char host[256];
-	char port[8];
-	char prefix[512];
-};
-
-/* http://host[:port][/prefix]; 0 or -1 */
-static int parse_http_url(const char *s, struct url *u)
-{
-	const char *h, *end, *slash, *colon;
-	size_t hn;
-
-	if (!strncasecmp(s, "https://", 8)) {
-		fprintf(stderr, "statusgate publish: https is not supported by this client; use "
-			"http:// (e.g. on the gateway's host) or curl\n");
-		return -1;
-	}
-	if (strncasecmp(s, "http://", 7))
-		goto bad;
-	h = s + 7;
-	slash = strchr(h, '/');
-	end = slash ? slash : h + strlen(h);
-	snprintf(u->prefix, sizeof(u->prefix), "%s", slash ? slash : "");
-	hn = strlen(u->prefix);
-	while (hn && u->prefix[hn - 1] == '/')
-		u->prefix[--hn] = '\0';
-	if (*h == '[') {
-		const char *rb = memchr(h, ']', (size_t)(end - h));
-		if (!rb)
-			goto bad;
-		hn = (size_t)(rb - h - 1);
-		if (hn >= sizeof(u->host))
-			goto bad;
-		memcpy(u->host, h + 1, hn);
-		u->host[hn] = '\0';
-		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		colon = memchr(h, ':', (size_t)(end - h));
-		hn = (size_t)((colon ? colon : end) - h);
-		if (!hn || hn >= sizeof(u->host))
-			goto bad;
-		memcpy(u->host, h, hn);
-		u->host[hn] = '\0';
-	}
-	if (colon) {
-		size_t pn = (size_t)(end - colon - 1);
-		if (!pn || pn >= sizeof(u->port) || strspn(colon + 1, "0123456789") < pn)
-			goto bad;
-		memcpy(u->port, colon + 1, pn);
-		u->port[pn] = '\0';
-	} else {
-		snprintf(u->port, sizeof(u->port), "80");
-	}
-	return 0;
-bad:
-	fprintf(stderr, "statusgate publish: --http wants http://host[:port], not \"%s\"\n", s);
-	return -1;
-}
-
-static int connect_to(const struct url *u, long timeout_s)
-{
-	struct addrinfo hints, *res, *ai;
-	struct timeval tv = { timeout_s, 0 };
-	int fd = -1, r;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	r = getaddrinfo(u->host, u->port, &hints, &res);
-	if (r) {
-		fprintf(stderr, "statusgate publish: %s: %s\n", u->host, gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		/* on Linux SO_SNDTIMEO also bounds connect() */
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		r = errno;
-		close(fd);
-		fd = -1;
-		errno = r;
-	}
-	if (fd < 0)
-		fprintf(stderr, "statusgate publish: cannot connect to %s:%s: %s\n", u->host, u->port,
-			strerror(errno));
-	freeaddrinfo(res);
-	return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* decodes a chunked body in place; returns its length */
-static size_t dechunk(char *b, size_t n)
-{
-	size_t in = 0, out = 0;
-
-	while (in < n) {
-		char *end;
-		unsigned long sz = strtoul(b + in, &end, 16);
-		char *nl = memchr(b + in, '\n', n - in);
-
-		if (!nl || end == b + in || sz == 0)
-			break;
-		in = (size_t)(nl - b) + 1;
-		if (sz > n - in)
-			sz = n - in;
-		memmove(b + out, b + in, sz);
-		out += sz;
-		in += sz;
-		if (in < n && b[in] == '\r')
-			in++;
-		if (in < n && b[in] == '\n')
-			in++;
-	}
-	return out;
-}
-
 static int publish_http(const struct pub_opts *o, const char *body)
 {
-	struct url u;
-	char *req = NULL, *resp = NULL, *hdr_end, *p;
-	size_t cap = 8192, n = 0, blen;
 	const char *token = o->token ? o->token : getenv("STATUSGATE_PUBLISH_TOKEN");
-	int fd, status, rc = EXIT_REFUSED, len;
+	struct httpc_url u;
+	struct httpc_resp r;
+	char err[256];
+	int rc;
 
-	if (parse_http_url(o->http ? o->http : "http://127.0.0.1:8080", &u))
+	if (httpc_parse_url(o->http ? o->http : "http://127.0.0.1:8080", &u, err, sizeof(err))) {
+		fprintf(stderr, "statusgate publish: --http: %s\n", err);
 		return EXIT_USAGE;
+	}
 	if (token && strpbrk(token, "\r\n")) {
 		fprintf(stderr, "statusgate publish: --token must be one line\n");
 		return EXIT_USAGE;
 	}
-	fd = connect_to(&u, o->timeout);
-	if (fd < 0)
+	if (httpc_request(&u, "POST", "/api/v1/publish", body, strlen(body), token,
+			  (int)o->timeout, &r, err, sizeof(err))) {
+		fprintf(stderr, "statusgate publish: %s\n", err);
 		return EXIT_REFUSED;
-	len = asprintf(&req,
-		       "POST %s/api/v1/publish HTTP/1.1\r\n"
-		       "Host: %s:%s\r\n"
-		       "User-Agent: statusgate-publish\r\n"
-		       "Content-Type: application/json\r\n"
-		       "Content-Length: %zu\r\n"
-		       "%s%s%s"
-		       "Connection: close\r\n\r\n",
-		       u.prefix, u.host, u.port, strlen(body),
-		       token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
-	if (len < 0) {
-		req = NULL;
-		goto done;
 	}
-	if (write_all(fd, req, (size_t)len) || write_all(fd, body, strlen(body))) {
-		fprintf(stderr, "statusgate publish: sending the request: %s\n", strerror(errno));
-		goto done;
-	}
-	resp = malloc(cap + 1);
-	while (resp) {
-		ssize_t r = recv(fd, resp + n, cap - n, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			fprintf(stderr, "statusgate publish: reading the answer: %s\n",
-				errno == EAGAIN ? "timed out" : strerror(errno));
-			goto done;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n == cap) {
-			char *nr;
-			if (cap >= RESP_MAX)
-				break;
-			cap *= 2;
-			nr = realloc(resp, cap + 1);
-			if (!nr)
-				goto done;
-			resp = nr;
-		}
-	}
-	if (!resp)
-		goto done;
-	resp[n] = '\0';
-	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1 ||
-	    !(hdr_end = strstr(resp, "\r\n\r\n"))) {
-		fprintf(stderr, "statusgate publish: not an HTTP answer from %s:%s\n", u.host, u.port);
-		goto done;
-	}
-	*hdr_end = '\0';
-	p = hdr_end + 4;
-	blen = n - (size_t)(p - resp);
-	if (strcasestr(resp, "\ntransfer-encoding: chunked"))
-		blen = dechunk(p, blen);
-	p[blen] = '\0';
-	if (status >= 200 && status < 300) {
-		if (!o->quiet)
-			printf("%s%s", p, blen && p[blen - 1] == '\n' ? "" : "\n");
-		rc = 0;
-	} else {
-		printf("%s%s", p, blen && p[blen - 1] == '\n' ? "" : "\n");
-		fprintf(stderr, "statusgate publish: the gateway answered HTTP %d\n", status);
-	}
-done:
-	close(fd);
-	free(req);
-	free(resp);
+	rc = r.status >= 200 && r.status < 300 ? 0 : EXIT_REFUSED;
+	if (rc || !o->quiet)
+		printf("%s%s", r.body, r.len && r.body[r.len - 1] == '\n' ? "" : "\n");
+	if (rc)
+		fprintf(stderr, "statusgate publish: the gateway answered HTTP %d\n", r.status);
+	httpc_resp_free(&r);
 	return rc;
 }
 
