@@ -117,7 +117,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--prefetch", type=int, default=512)
+    ap.add_argument("--prefetch", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--bin", default=os.environ.get("STATUSGATE_BIN",
                                                     os.path.join(ROOT, "build", "statusgate")))

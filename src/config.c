@@ -53,7 +53,7 @@ const struct gw_opt gw_serve_opts[] = {
 	  "queue answering get_submission and presence requests", 0, 0 },
 	{ "instance", GW_OPT_STR, OPT(instance), NULL, "NAME",
 	  "instance name when several gateways share a broker", 0, 0 },
-	{ "amqp-prefetch", GW_OPT_INT, OPT(amqp_prefetch), "512", "N",
+	{ "amqp-prefetch", GW_OPT_INT, OPT(amqp_prefetch), "2048", "N",
 	  "unacknowledged deliveries in flight", 1, 65535 },
 	{ "amqp-heartbeat", GW_OPT_INT, OPT(amqp_heartbeat), "10", "SECONDS",
 	  "AMQP heartbeat interval (0: off)", 0, 600 },
