@@ -10,7 +10,6 @@ counts it.
 """
 import asyncio
 import json
-import sys
 import threading
 import time
 
@@ -212,21 +211,5 @@ async def broker_loss_keeps_browsers_served_and_reconnects():
         gw.stop()
 
 
-def main():
-    global BROKER
-    BROKER = rabbit.Broker()
-    try:
-        BROKER.start()
-    except Exception as e:
-        print("FAIL broker_start: %s" % e)
-        print("0 passed, 1 failed")
-        BROKER.cleanup()
-        sys.exit(1)
-    try:
-        t.run()
-    finally:
-        BROKER.cleanup()
-
-
 if __name__ == "__main__":
-    main()
+    rabbit.run_with_broker(t, globals())

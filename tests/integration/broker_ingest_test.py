@@ -7,11 +7,8 @@ and queue names. Messages are published with pika (and once with amqp-tools'
 amqp-publish) and observed where a user would: on a WebSocket, through the
 REST API, in the dead-letter queue, on an RPC reply queue.
 """
-import asyncio
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -311,21 +308,5 @@ def statusgate_publish_over_amqp_and_http():
         assert state(gw, "cli2")["seq"] == 1
 
 
-def main():
-    global BROKER
-    BROKER = rabbit.Broker()
-    try:
-        BROKER.start()
-    except Exception as e:
-        print("FAIL broker_start: %s" % e)
-        print("0 passed, 1 failed")
-        BROKER.cleanup()
-        sys.exit(1)
-    try:
-        t.run()
-    finally:
-        BROKER.cleanup()
-
-
 if __name__ == "__main__":
-    main()
+    rabbit.run_with_broker(t, globals())

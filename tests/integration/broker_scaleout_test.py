@@ -6,9 +6,7 @@ reaches the browsers of every instance, and any instance can serve any
 submission. A browser that moves to another instance presents an epoch that
 instance does not know and gets a snapshot instead of a replay.
 """
-import asyncio
 import json
-import sys
 import time
 
 import pika
@@ -124,21 +122,5 @@ def an_instance_that_was_down_catches_up_from_its_own_queue():
         assert BROKER.queue_depth("statusgate.ingest.late-b") == 0
 
 
-def main():
-    global BROKER
-    BROKER = rabbit.Broker()
-    try:
-        BROKER.start()
-    except Exception as e:
-        print("FAIL broker_start: %s" % e)
-        print("0 passed, 1 failed")
-        BROKER.cleanup()
-        sys.exit(1)
-    try:
-        t.run()
-    finally:
-        BROKER.cleanup()
-
-
 if __name__ == "__main__":
-    main()
+    rabbit.run_with_broker(t, globals())

@@ -17,6 +17,7 @@ import shutil
 import socket
 import string
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -237,3 +238,22 @@ def pause(broker):
 
 def resume(broker):
     _signal_node(broker, 18)
+
+
+def run_with_broker(runner, module_globals):
+    """Starts one private node for a whole test file, sets the file's BROKER
+    to it, runs the file's tests and removes the node. A broker that cannot
+    start is a failure, never a skip."""
+    broker = Broker()
+    module_globals["BROKER"] = broker
+    try:
+        broker.start()
+    except Exception as e:
+        print("FAIL broker_start: %s" % e)
+        print("0 passed, 1 failed")
+        broker.cleanup()
+        sys.exit(1)
+    try:
+        runner.run()
+    finally:
+        broker.cleanup()
