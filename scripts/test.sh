@@ -16,6 +16,6 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
   BUILD_DIR="$here/build-asan" GW_SANITIZE=1 BUILD_TYPE=Debug "$here/scripts/build.sh"
   (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --output-on-failure --timeout 900 -LE 'slow|browser' ${CTEST_ARGS:-}) || status=1
+     ctest --output-on-failure --timeout 900 ${CTEST_ARGS:-}) || status=1
 fi
 exit $status

@@ -2,10 +2,8 @@
 // working: in headless Chromium, plain in-page JavaScript opens
 // ws://host/ws/submissions/{key}/ and reads message, notification_message and
 // validation_message from each frame, exactly as the old page did.
-import fs from 'node:fs';
-import path from 'node:path';
 import {
-	Gateway, Runner, assert, assertEq, freePort, launchBrowser, tmpDir
+	Runner, assert, assertEq, closeGatewayAndBrowser, openGatewayAndBrowser
 } from './browserlib.mjs';
 
 const WAIT = 10000;
@@ -40,7 +38,7 @@ function legacyScript(url) {
 
 async function legacyPage(ctx, key, slash = true) {
 	const page = await ctx.browser.newPage();
-	page.on('pageerror', (e) => ctx.errors.push(String(e)));
+	page.on('pageerror', (e) => ctx.pageErrors.push(String(e)));
 	// a page of its own (about:blank), not one the gateway serves
 	await page.setContent(LEGACY_PAGE);
 	await page.evaluate((u) => { window.wsBase_ = u; }, `ws://127.0.0.1:${ctx.gw.port}`);
@@ -107,26 +105,11 @@ t.test('a frame sent by the browser is not broadcast (closed with 1008)', async 
 });
 
 t.test('no script errors', async (ctx) => {
-	assertEq(ctx.errors, [], 'page errors');
+	assertEq(ctx.pageErrors, [], 'page errors');
 });
 
 await t.run(async () => {
-	const dir = tmpDir('sg-browser-');
-	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db') }).start();
-	const ctx = { gw, dir, errors: [] };
-	try {
-		ctx.browser = await launchBrowser();
-	} catch (e) {
-		await gw.stop().catch(() => {});
-		throw e;
-	}
+	const ctx = await openGatewayAndBrowser();
 	assert(ctx.browser.isConnected(), 'chromium runs');
 	return ctx;
-}, async (ctx) => {
-	if (!ctx)
-		return;
-	if (ctx.browser)
-		await ctx.browser.close();
-	await ctx.gw.stop();
-	fs.rmSync(ctx.dir, { recursive: true, force: true });
-});
+}, closeGatewayAndBrowser);

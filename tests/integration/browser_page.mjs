@@ -6,7 +6,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	Gateway, Runner, artifact, assert, assertEq, freePort, launchBrowser, tmpDir, waitFor
+	Gateway, Runner, artifact, assert, assertEq, closeGatewayAndBrowser, freePort,
+	openGatewayAndBrowser, tmpDir, waitFor
 } from './browserlib.mjs';
 
 const WAIT = 10000;   // generous deadlines: this machine is shared and noisy
@@ -240,22 +241,4 @@ t.test('no script errors on any page', async (ctx) => {
 	assertEq(ctx.pageErrors, [], 'page errors');
 });
 
-await t.run(async () => {
-	const dir = tmpDir('sg-browser-');
-	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db') }).start();
-	const ctx = { gw, dir, pageErrors: [] };
-	try {
-		ctx.browser = await launchBrowser();
-	} catch (e) {
-		await gw.stop().catch(() => {});
-		throw e;
-	}
-	return ctx;
-}, async (ctx) => {
-	if (!ctx)
-		return;
-	if (ctx.browser)
-		await ctx.browser.close();
-	await ctx.gw.stop();
-	fs.rmSync(ctx.dir, { recursive: true, force: true });
-});
+await t.run(openGatewayAndBrowser, closeGatewayAndBrowser);

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-	Gateway, Runner, artifact, assert, assertEq, freePort, launchBrowser, sleep, tmpDir
+	Runner, artifact, assert, assertEq, closeGatewayAndBrowser, openGatewayAndBrowser, sleep
 } from './browserlib.mjs';
 
 const WAIT = 45000;   // the page's backoff tops out at 10 s; leave plenty of room
@@ -147,22 +147,4 @@ t.test('no script errors', async (ctx) => {
 	assertEq(ctx.pageErrors, [], 'page errors');
 });
 
-await t.run(async () => {
-	const dir = tmpDir('sg-browser-');
-	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db') }).start();
-	const ctx = { gw, dir, pageErrors: [] };
-	try {
-		ctx.browser = await launchBrowser();
-	} catch (e) {
-		await gw.stop().catch(() => {});
-		throw e;
-	}
-	return ctx;
-}, async (ctx) => {
-	if (!ctx)
-		return;
-	if (ctx.browser)
-		await ctx.browser.close();
-	await ctx.gw.stop();
-	fs.rmSync(ctx.dir, { recursive: true, force: true });
-});
+await t.run(openGatewayAndBrowser, closeGatewayAndBrowser);

@@ -192,3 +192,27 @@ export function assertEq(a, b, msg) {
 	if (JSON.stringify(a) !== JSON.stringify(b))
 		throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
 }
+
+/* The usual start of a browser test file: a gateway on a free port with a
+ * fresh store, and a headless Chromium. closeGatewayAndBrowser undoes it. */
+export async function openGatewayAndBrowser() {
+	const dir = tmpDir('sg-browser-');
+	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db') }).start();
+	const ctx = { gw, dir, pageErrors: [] };
+	try {
+		ctx.browser = await launchBrowser();
+	} catch (e) {
+		await gw.stop().catch(() => {});
+		throw e;
+	}
+	return ctx;
+}
+
+export async function closeGatewayAndBrowser(ctx) {
+	if (!ctx)
+		return;
+	if (ctx.browser)
+		await ctx.browser.close();
+	await ctx.gw.stop();
+	fs.rmSync(ctx.dir, { recursive: true, force: true });
+}
