@@ -8,33 +8,9 @@
 
 (function () {
 	var REFRESH_MS = 3000;
-	var params = new URLSearchParams(location.search);
-	var token = params.get('token');
 	var timer = null;
 
-	function $(id) { return document.querySelector('[data-testid="' + id + '"]'); }
-
-	function withToken(url) {
-		if (!token)
-			return url;
-		return url + (url.indexOf('?') < 0 ? '?' : '&') + 'token=' + encodeURIComponent(token);
-	}
-
-	function el(tag, attrs, text) {
-		var e = document.createElement(tag);
-		for (var k in attrs || {})
-			if (k === 'class')
-				e.className = attrs[k];
-			else
-				e.setAttribute(k, attrs[k]);
-		if (text !== undefined && text !== null)
-			e.textContent = String(text);
-		return e;
-	}
-
-	function statusClass(st) {
-		return st ? 'badge-' + st.toLowerCase().replace(/\s+/g, '-') : 'badge-none';
-	}
+	var $ = sg.$, withToken = sg.withToken, el = sg.el, statusClass = sg.statusClass;
 
 	function setState(st, text) {
 		$('refresh').dataset.state = st;

@@ -32,8 +32,6 @@
 		['pass', 'pass'], ['warning', 'warning'], ['error', 'error'], ['unknown', 'not validated']
 	];
 
-	var params = new URLSearchParams(location.search);
-	var token = params.get('token');
 	var match = /^\/submissions\/([A-Za-z0-9_.-]{1,64})\/?$/.exec(location.pathname);
 	var key = match ? match[1] : null;
 
@@ -47,13 +45,7 @@
 	var stopped = false;          /* refused for good (e.g. forbidden) */
 	var renderPending = false;
 
-	function $(id) { return document.querySelector('[data-testid="' + id + '"]'); }
-
-	function withToken(url) {
-		if (!token)
-			return url;
-		return url + (url.indexOf('?') < 0 ? '?' : '&') + 'token=' + encodeURIComponent(token);
-	}
+	var $ = sg.$, withToken = sg.withToken, el = sg.el, statusClass = sg.statusClass;
 
 	/* ---- connection indicator ---- */
 
@@ -301,22 +293,6 @@
 			setTimeout(render, 50);
 		else
 			requestAnimationFrame(render);
-	}
-
-	function el(tag, attrs, text) {
-		var e = document.createElement(tag);
-		for (var k in attrs || {})
-			if (k === 'class')
-				e.className = attrs[k];
-			else
-				e.setAttribute(k, attrs[k]);
-		if (text !== undefined && text !== null)
-			e.textContent = String(text);
-		return e;
-	}
-
-	function statusClass(st) {
-		return st ? 'badge-' + st.toLowerCase().replace(/\s+/g, '-') : 'badge-none';
 	}
 
 	function fmtTime(iso) {
