@@ -16,7 +16,8 @@ import time
 import pika
 
 import rabbit
-from harness import Gateway, Runner, recv_json, status
+from harness import Gateway, Runner, metric, recv_json, status, wait_for
+from harness import submission_state as state
 
 t = Runner()
 BROKER = None
@@ -48,35 +49,6 @@ def publish_one(msg):
     c.channel().basic_publish("statusgate", "submission.%s.%s" % (msg["submission"], msg["type"]),
                               json.dumps(msg))
     c.close()
-
-
-def state(gw, key):
-    try:
-        st, body = gw.http("GET", "/api/v1/submissions/" + key)
-    except OSError:
-        return None
-    return body if st == 200 else None
-
-
-def wait_for(cond, what, timeout=120, gw=None):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s (last: %r)%s" %
-                         (what, last, "\n" + gw.logs()[-3000:] if gw else ""))
-
-
-def metric(gw, name):
-    st, text = gw.http("GET", "/metrics")
-    assert st == 200
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("no metric " + name)
 
 
 def assert_exactly(gw, key, n):

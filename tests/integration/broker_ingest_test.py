@@ -15,7 +15,8 @@ import uuid
 import pika
 
 import rabbit
-from harness import BIN, Runner, expect_silence, recv_json, records, status
+from harness import BIN, Runner, expect_silence, metric, recv_json, records, status, wait_for
+from harness import submission_state as state
 
 t = Runner()
 BROKER = None
@@ -36,34 +37,8 @@ def gateway(*args, **kw):
     return rabbit.CheckedGateway("--amqp", kw.pop("url", BROKER.url), *args, **kw)
 
 
-def wait_for(cond, what, timeout=60, gw=None):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s (last: %r)%s" %
-                         (what, last, "\n" + gw.logs()[-3000:] if gw else ""))
-
-
-def state(gw, key):
-    st, body = gw.http("GET", "/api/v1/submissions/" + key)
-    return body if st == 200 else None
-
-
 def seq_is(gw, key, n):
     return lambda: (state(gw, key) or {}).get("seq") == n
-
-
-def metric(gw, name):
-    st, text = gw.http("GET", "/metrics")
-    assert st == 200
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("no metric " + name)
 
 
 EMPTY = {"message": None, "notification_message": "", "validation_message": ""}

@@ -284,3 +284,37 @@ class CheckedGateway(Gateway):
             rc = self.proc.returncode if self.proc else 0
         if exc_type is None:
             assert_clean_exit(self, rc)
+
+
+def wait_for(cond, what, timeout=120, gw=None):
+    """Polls cond() until it returns something true (and returns that); on
+    timeout fails with what, the last value and the tail of gw's log."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s (last: %r)%s" %
+                         (what, last, "\n" + gw.logs()[-3000:] if gw else ""))
+
+
+def submission_state(gw, key):
+    """GET /api/v1/submissions/{key}: the document, or None (404, or the
+    gateway not answering)."""
+    try:
+        st, body = gw.http("GET", "/api/v1/submissions/" + key)
+    except OSError:
+        return None
+    return body if st == 200 else None
+
+
+def metric(gw, name):
+    """The value of a /metrics sample: name alone or name{labels...}."""
+    st, text = gw.http("GET", "/metrics")
+    assert st == 200
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no metric " + name)
