@@ -33,6 +33,21 @@ static void wake(void *arg)
 	pthread_mutex_unlock(&mu);
 }
 
+/* a writer on a fresh database at path; NULL (reported) on failure */
+static struct writer *start(const char *path)
+{
+	struct writer_cfg cfg = { path, 1000, 1024, 3600000, wake, NULL };
+	struct writer *w;
+	char err[200];
+
+	unlink(path);
+	if (writer_start(&cfg, &w, err, sizeof(err))) {
+		fprintf(stderr, "writer_bench: %s\n", err);
+		return NULL;
+	}
+	return w;
+}
+
 typedef int (*body_fn)(char *buf, size_t cap, long i, void *arg);
 
 /* runs n publishes made by fn with at most window in flight; seconds taken */
@@ -102,22 +117,17 @@ static int validation_body(char *b, size_t cap, long i, void *arg)
 /* the summary stays O(1) per publish however many records a submission has */
 static int big(long n)
 {
-	struct writer_cfg cfg = { "/tmp/writer_bench_big.db", 1000, 1024, 3600000, wake, NULL };
-	struct writer *w;
+	struct writer *w = start("/tmp/writer_bench_big.db");
 	/* big_near touches the same 10 records of the big submission as small
 	 * touches of its own: any difference is the submission's size alone.
 	 * big_far touches any of the 100,000: each publish then dirties another
 	 * b-tree leaf, which costs page writes (locality), not a scan. */
 	struct val_arg big_near = { "big", 10 }, big_far = { "big", 100000 }, smallv = { "small", 10 };
-	char err[200];
 	long failed = 0;
 	double tn = 0, tf = 0, ts = 0;
 
-	unlink(cfg.db_path);
-	if (writer_start(&cfg, &w, err, sizeof(err))) {
-		fprintf(stderr, "writer_bench: %s\n", err);
+	if (!w)
 		return 1;
-	}
 	run(w, 10000, 512, records_body, (void *)"big", &failed);     /* 100,000 records */
 	run(w, 1, 1, records_body, (void *)"small", &failed);         /* 10 records */
 	/* rounds alternate the order, so no case always runs right after the
@@ -143,6 +153,15 @@ static int big(long n)
 	return failed != 0;
 }
 
+/* status publishes with ids over 100 submissions */
+static int status_body(char *b, size_t cap, long i, void *arg)
+{
+	(void)arg;
+	return snprintf(b, cap, "{\"type\":\"status\",\"submission\":\"bench-%ld\",\"status\":\"%s\","
+			"\"notification\":\"step %ld of the import\",\"id\":\"b-%ld\"}",
+			i % 100, i % 2 ? "Loaded" : "Submitted", i, i);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--big"))
@@ -150,48 +169,13 @@ int main(int argc, char **argv)
 
 	long n = argc > 1 ? atol(argv[1]) : 50000;
 	long window = argc > 2 ? atol(argv[2]) : 512;
-	char path[256];
-	struct writer_cfg cfg = { NULL, 1000, 1024, 3600000, wake, NULL };
-	struct writer *w;
-	char err[200], body[256];
-	long sent = 0, done = 0, failed = 0;
-	uint64_t t0;
+	struct writer *w = start(argc > 3 ? argv[3] : "/tmp/writer_bench.db");
+	long failed = 0;
+	double s;
 
-	snprintf(path, sizeof(path), "%s", argc > 3 ? argv[3] : "/tmp/writer_bench.db");
-	unlink(path);
-	cfg.db_path = path;
-	if (writer_start(&cfg, &w, err, sizeof(err))) {
-		fprintf(stderr, "writer_bench: %s\n", err);
+	if (!w)
 		return 1;
-	}
-	t0 = metrics_now_ns();
-	while (done < n) {
-		while (sent < n && sent - done < window) {
-			struct gw_job *j = writer_job_new(GW_SRC_AMQP, (uint64_t)sent);
-			int len = snprintf(body, sizeof(body),
-				"{\"type\":\"status\",\"submission\":\"bench-%ld\",\"status\":\"%s\","
-				"\"notification\":\"step %ld of the import\",\"id\":\"b-%ld\"}",
-				sent % 100, sent % 2 ? "Loaded" : "Submitted", sent, sent);
-			if (proto_decode_publish(body, (size_t)len, 0, NULL, &j->pub, err, sizeof(err)))
-				return 1;
-			writer_submit(w, j);
-			sent++;
-		}
-		pthread_mutex_lock(&mu);
-		struct gw_job *list = writer_take_done(w);
-		if (!list)
-			pthread_cond_wait(&cv, &mu);
-		pthread_mutex_unlock(&mu);
-		while (list) {
-			struct gw_job *next = list->next;
-			if (list->result)
-				failed++;
-			done++;
-			writer_job_free(list);
-			list = next;
-		}
-	}
-	double s = (double)(metrics_now_ns() - t0) / 1e9;
+	s = run(w, n, window, status_body, NULL, &failed);
 	printf("{\"publishes\":%ld,\"window\":%ld,\"seconds\":%.3f,\"per_second\":%.0f,"
 	       "\"us_per_publish\":%.1f,\"failed\":%ld}\n", n, window, s, n / s, s * 1e6 / n, failed);
 	writer_stop(w);
