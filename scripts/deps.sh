@@ -26,8 +26,14 @@ fi
 # Debian starts rabbitmq-server on install where it can; tests start their own.
 if [ "${1:-}" = "--test" ]; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
-  if [ -f "$here/tests/package.json" ] && [ ! -d "$here/tests/node_modules/playwright-core" ]; then
+  # the manifest lives in tests/, the packages in .deps/node (gitignored),
+  # so no third-party code sits among the project's tests
+  node_dir="$here/.deps/node"
+  if [ ! -d "$node_dir/node_modules/playwright-core" ] ||
+     ! cmp -s "$here/tests/package-lock.json" "$node_dir/package-lock.json"; then
     echo "deps: installing playwright-core (drives Debian's chromium; no browser download)"
-    (cd "$here/tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent)
+    mkdir -p "$node_dir"
+    cp "$here/tests/package.json" "$here/tests/package-lock.json" "$node_dir/"
+    (cd "$node_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi
 fi

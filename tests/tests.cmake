@@ -37,5 +37,5 @@ foreach(src IN LISTS GW_BROWSER_TESTS)
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME ${name} COMMAND node ${src})
   set_tests_properties(${name} PROPERTIES LABELS "integration;browser" TIMEOUT 600
-    ENVIRONMENT "${GW_TEST_ENV};NODE_PATH=${PROJECT_SOURCE_DIR}/tests/node_modules")
+    ENVIRONMENT "${GW_TEST_ENV}")
 endforeach()

@@ -5,6 +5,7 @@
 // playwright-core is a failure, never a skip.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,8 @@ export const SOURCE_DIR = process.env.GW_SOURCE_DIR || path.resolve(here, '..', 
 export const BIN = process.env.STATUSGATE_BIN || path.join(SOURCE_DIR, 'build', 'statusgate');
 export const ARTIFACTS = path.join(SOURCE_DIR, 'tests', 'artifacts');
 export const CHROMIUM = '/usr/bin/chromium';
+// scripts/deps.sh --test installs tests/package.json's packages here
+export const NODE_DEPS = path.join(SOURCE_DIR, '.deps', 'node');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,9 +121,9 @@ export class Gateway {
 export async function launchBrowser() {
 	let chromium;
 	try {
-		({ chromium } = await import('playwright-core'));
+		({ chromium } = createRequire(path.join(NODE_DEPS, 'package.json'))('playwright-core'));
 	} catch (e) {
-		throw new Error(`playwright-core is missing: run scripts/deps.sh --test (npm install in tests/): ${e.message}`);
+		throw new Error(`playwright-core is missing from ${NODE_DEPS}: run scripts/deps.sh --test: ${e.message}`);
 	}
 	if (!fs.existsSync(CHROMIUM))
 		throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/deps.sh --test)`);
