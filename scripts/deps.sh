@@ -6,7 +6,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev librabbitmq-dev libjansson-dev libsqlite3-dev libssl-dev curl ca-certificates"
-TEST_PKGS="openssl rabbitmq-server amqp-tools python3 python3-websockets python3-pika chromium sqlite3 procps"
+TEST_PKGS="openssl rabbitmq-server amqp-tools python3 python3-websockets python3-pika chromium sqlite3 procps nginx"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"

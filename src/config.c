@@ -34,7 +34,7 @@ const struct gw_opt gw_serve_opts[] = {
 	{ "publish-networks", GW_OPT_STR, OPT(publish_networks), NULL, "CIDRS",
 	  "networks whose direct (not proxied) peers may publish without a token, "
 	  "comma-separated, or none (default: loopback without --publish-token, none with it)", 0, 0 },
-	{ "trusted-proxies", GW_OPT_STR, OPT(trusted_proxies), "", "CIDRS",
+	{ "trusted-proxies", GW_OPT_STR, OPT(trusted_proxies), NULL, "CIDRS",
 	  "reverse proxies whose X-Forwarded-For / X-Real-IP name the client (for per-IP limits and logs)", 0, 0 },
 	{ "auth-secret", GW_OPT_STR, OPT(auth_secret), NULL, "SECRET",
 	  "HS256 secret for browser tokens; unset: browsers connect without a token", 0, 0 },
@@ -294,7 +294,8 @@ int config_load(struct gw_config *cfg, int argc, char **argv)
 			fprintf(stderr, "statusgate: --publish-networks: %s\n", err);
 			return -1;
 		}
-		if (netset_parse(cfg->trusted_proxies, &cfg->proxy_nets, err, sizeof(err))) {
+		if (netset_parse(cfg->trusted_proxies ? cfg->trusted_proxies : "", &cfg->proxy_nets,
+				 err, sizeof(err))) {
 			fprintf(stderr, "statusgate: --trusted-proxies: %s\n", err);
 			return -1;
 		}

@@ -45,7 +45,7 @@ struct gw_config {
 	char *auth_secret;
 	char *allowed_origin;    /* comma-separated list, "" = any */
 	char *publish_networks;  /* CIDR list; NULL: loopback, or none with a token */
-	char *trusted_proxies;   /* CIDR list, "" = none */
+	char *trusted_proxies;   /* CIDR list; NULL or "": none */
 	struct netset *publish_nets; /* parsed by config_load; freed by config_release */
 	struct netset *proxy_nets;
 	char *tls_cert;

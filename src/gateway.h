@@ -61,12 +61,6 @@ void server_stop(struct gw_app *app);
 void server_finish_jobs(struct gw_app *app);
 /* service thread: 1 and a reason when not ready */
 int server_not_ready(struct gw_app *app, char *reason, size_t len);
-/* service thread: the peer's address of a connection ("" if unknown) */
-void server_peer(struct lws *wsi, char *out, size_t len);
-/* service thread: 1 when the peer is on a loopback address */
-int server_peer_is_loopback(struct lws *wsi);
-/* service thread: header value by name (e.g. "authorization:"), 0 or -1 */
-int server_header(struct lws *wsi, int token, char *out, size_t len);
 
 /* ---- ws_session.c ---- */
 /* service thread: the lws callback for WebSocket reasons */

@@ -595,14 +595,14 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 			return refuse_publish(wsi, h, st, status_error(st), reason);
 		}
 	}
-	if (server_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen))) {
+	if (conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen))) {
 		char te[128];
 
 		/* lws 4.1 passes a chunked body through undecoded (as if it
 		 * were 100 MB long): we decode it, answer when its last chunk
 		 * is in, and close the connection after the answer, since lws
 		 * cannot find where the next request would begin */
-		if (!server_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) &&
+		if (!conn_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) &&
 		    transfer_is_chunked(te)) {
 			h->chunked = 1;
 			h->close_after = 1;

@@ -75,31 +75,6 @@ int server_not_ready(struct gw_app *app, char *reason, size_t len)
 	return 0;
 }
 
-void server_peer(struct lws *wsi, char *out, size_t len)
-{
-	out[0] = '\0';
-	lws_get_peer_simple(wsi, out, len);
-}
-
-int server_peer_is_loopback(struct lws *wsi)
-{
-	char ip[64];
-
-	server_peer(wsi, ip, sizeof(ip));
-	return !strncmp(ip, "127.", 4) || !strcmp(ip, "::1") ||
-	       !strncmp(ip, "::ffff:127.", 11);
-}
-
-int server_header(struct lws *wsi, int token, char *out, size_t len)
-{
-	int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
-
-	out[0] = '\0';
-	if (n <= 0 || (size_t)n >= len)
-		return -1;
-	return lws_hdr_copy(wsi, out, (int)len, (enum lws_token_indexes)token) < 0 ? -1 : 0;
-}
-
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		       void *user, void *in, size_t len)
 {

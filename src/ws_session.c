@@ -269,7 +269,7 @@ static int legacy_key(const char *path, char *key)
 
 static void request_path(struct lws *wsi, char *out, size_t len)
 {
-	if (server_header(wsi, WSI_TOKEN_GET_URI, out, len))
+	if (conn_header(wsi, WSI_TOKEN_GET_URI, out, len))
 		out[0] = '\0';
 }
 

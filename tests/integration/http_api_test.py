@@ -225,11 +225,20 @@ def bad_publishes_are_refused_with_a_json_error_and_lose_nothing():
         st, body = gw.http("POST", "/api/v1/publish", None, hdr)
         assert st == 400 and body["error"] and body["detail"], (st, body)
         refused += 1
-        # no Content-Length: a chunked body is not accepted either
+        # a chunked body is decoded, and judged like any other
         st, hdrs, raw = raw_http(gw, b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\n"
                                  b"Transfer-Encoding: chunked\r\n\r\n5\r\n{}{}{\r\n0\r\n\r\n")
-        assert st in (400, 411), (st, raw)
-        assert json.loads(raw)["error"], raw
+        assert st == 400 and json.loads(raw)["error"] == "bad_json", (st, raw)
+        refused += 1
+        # malformed chunk framing
+        st, hdrs, raw = raw_http(gw, b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+        assert st == 400 and "chunked" in json.loads(raw)["detail"], (st, raw)
+        refused += 1
+        # neither Content-Length nor chunked: 411 with the reason
+        st, hdrs, raw = raw_http(gw, b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\n"
+                                 b"Transfer-Encoding: gzip\r\n\r\n")
+        assert st == 411 and json.loads(raw)["error"] == "length_required", (st, raw)
         refused += 1
 
         assert gw.http("GET", "/healthz")[0] == 200
@@ -313,6 +322,33 @@ def one_keep_alive_connection_serves_good_and_bad_requests_in_turn():
             assert r.status == 200 and s["status"] == "Ready" and s["seq"] == 2, s
         finally:
             c.close()
+
+
+@t.test
+def chunked_bodies_and_the_app_envelope_are_accepted():
+    with Gateway("--max-publish", "4096") as gw:
+        doc = json.dumps(status("ch", "Loaded", "chunked")).encode()
+        # in pieces, split mid-chunk, with an extension and a trailer
+        body = b"%x;x=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trace: 1\r\n\r\n" % (
+            10, doc[:10], len(doc) - 10, doc[10:])
+        st, hdrs, raw = raw_http(gw, b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        assert st == 200 and json.loads(raw)["seq"] == 1, (st, raw)
+        assert hdrs.get("connection") == "close", hdrs
+        # over --max-publish once decoded: 413 without waiting for the end
+        big = b"%x\r\n%s\r\n" % (5000, b"x" * 5000)
+        st, hdrs, raw = raw_http(gw, b"POST /api/v1/publish HTTP/1.1\r\nHost: x\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n" + big)
+        assert st == 413 and json.loads(raw)["error"] == "too_large", (st, raw)
+        # the queue-manager envelope: body as a JSON string, datetime a number
+        env = {"from": "importer", "to": "statusgate", "datetime": 1795494135.5,
+               "body": json.dumps(status("ch", "Ready", "from the app"))}
+        st, r = gw.publish(env)
+        assert st == 200 and r["seq"] == 2, (st, r)
+        st, r = gw.publish(dict(env, body="not json"))
+        assert st == 422 and "body" in r["detail"], (st, r)
+        _, state = gw.http("GET", "/api/v1/submissions/ch")
+        assert (state["status"], state["notification"], state["seq"]) == ("Ready", "from the app", 2), state
 
 
 @t.test
