@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "conn.h"
-#include "gateway.h"
+#include "config.h"
 
 static int secret_equal(const char *a, const char *b)
 {
@@ -22,53 +22,53 @@ static int secret_equal(const char *a, const char *b)
 	return la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
-int auth_has_publish_token(struct gw_app *app, struct lws *wsi)
+int auth_has_publish_token(const struct gw_config *cfg, struct lws *wsi)
 {
 	char hdr[512];
 
-	if (!app->cfg->publish_token)
+	if (!cfg->publish_token)
 		return 0;
 	if (conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)))
 		return 0;
 	if (strncasecmp(hdr, "Bearer ", 7))
 		return 0;
-	return secret_equal(hdr + 7, app->cfg->publish_token);
+	return secret_equal(hdr + 7, cfg->publish_token);
 }
 
 /* a peer trusted by its address: it must be in --publish-networks, talk to
  * us directly (a relayed request's TCP peer is the proxy, which vouches for
  * nobody) and not be one of our own proxies */
-static int trusted_by_address(struct gw_app *app, struct lws *wsi)
+static int trusted_by_address(const struct gw_config *cfg, struct lws *wsi)
 {
 	char peer[GW_ADDR_MAX];
 
-	if (!netset_size(app->cfg->publish_nets))
+	if (!netset_size(cfg->publish_nets))
 		return 0;
 	conn_peer(wsi, peer, sizeof(peer));
-	return netset_contains(app->cfg->publish_nets, peer) &&
-	       !netset_contains(app->cfg->proxy_nets, peer) && !conn_relayed(wsi);
+	return netset_contains(cfg->publish_nets, peer) &&
+	       !netset_contains(cfg->proxy_nets, peer) && !conn_relayed(wsi);
 }
 
-int auth_trusted_publisher(struct gw_app *app, struct lws *wsi)
+int auth_trusted_publisher(const struct gw_config *cfg, struct lws *wsi)
 {
-	return auth_has_publish_token(app, wsi) || trusted_by_address(app, wsi);
+	return auth_has_publish_token(cfg, wsi) || trusted_by_address(cfg, wsi);
 }
 
-int auth_publisher(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
+int auth_publisher(const struct gw_config *cfg, struct lws *wsi, char *reason, size_t len)
 {
 	char hdr[512];
 
-	if (auth_trusted_publisher(app, wsi))
+	if (auth_trusted_publisher(cfg, wsi))
 		return 0;
-	if (!conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) && app->cfg->publish_token) {
+	if (!conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) && cfg->publish_token) {
 		snprintf(reason, len, "the publish token is not valid");
 		return 403;
 	}
-	if (app->cfg->publish_token) {
+	if (cfg->publish_token) {
 		snprintf(reason, len, "an Authorization: Bearer <publish token> header is required");
 		return 401;
 	}
-	if (netset_size(app->cfg->publish_nets) && conn_relayed(wsi)) {
+	if (netset_size(cfg->publish_nets) && conn_relayed(wsi)) {
 		snprintf(reason, len, "a request relayed by a proxy is never trusted by its address; "
 			 "configure --publish-token and send it as a bearer token");
 		return 403;
@@ -77,9 +77,9 @@ int auth_publisher(struct gw_app *app, struct lws *wsi, char *reason, size_t len
 	return 403;
 }
 
-int auth_origin(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
+int auth_origin(const struct gw_config *cfg, struct lws *wsi, char *reason, size_t len)
 {
-	const char *list = app->cfg->allowed_origin;
+	const char *list = cfg->allowed_origin;
 	char origin[256];
 
 	if (!list || !*list)
@@ -174,7 +174,7 @@ static int find_token(struct lws *wsi, char *out, size_t len)
 	return r;
 }
 
-int auth_browser(struct gw_app *app, struct lws *wsi, const char *key,
+int auth_browser(const struct gw_config *cfg, struct lws *wsi, const char *key,
 		 struct gw_claims **out, char *reason, size_t len)
 {
 	char *tok;
@@ -182,10 +182,10 @@ int auth_browser(struct gw_app *app, struct lws *wsi, const char *key,
 	int r;
 
 	*out = NULL;
-	if (!app->cfg->auth_secret)
+	if (!cfg->auth_secret)
 		return 0;
 	/* a backend holding the publish token may read everything it can write */
-	if (auth_has_publish_token(app, wsi))
+	if (auth_has_publish_token(cfg, wsi))
 		return 0;
 	tok = malloc(GW_TOKEN_MAX + 1);
 	if (!tok) {
@@ -197,7 +197,7 @@ int auth_browser(struct gw_app *app, struct lws *wsi, const char *key,
 		snprintf(reason, len, "a token is required (?token=, an Authorization: Bearer header, or a cookie named token)");
 		return 401;
 	}
-	r = token_verify(app->cfg->auth_secret, tok, strlen(tok), (int64_t)time(NULL),
+	r = token_verify(cfg->auth_secret, tok, strlen(tok), (int64_t)time(NULL),
 			 &c, reason, len);
 	free(tok);
 	if (r == GW_TOKEN_ENOMEM)

@@ -44,11 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
-#include "store.h"
 #include "writer.h"
 
 #define CH_INGEST 1
@@ -60,8 +59,6 @@
 #define BACKOFF_MAX_MS 10000
 #define RPC_MAX 4096             /* largest RPC request body */
 #define FRAME_MAX 131072
-
-enum { RPC_GET = 0, RPC_PRESENCE };
 
 /* one commit report from the writer */
 struct ack_rec {
@@ -77,16 +74,15 @@ struct rpc_out {
 	char *body;              /* malloc'd JSON text, or NULL until answered */
 };
 
-/* an RPC request on its way to the service thread; owned by the task */
+/* an RPC request handed to cfg.rpc; freed by its reply or discard */
 struct rpc_req {
+	struct gw_rpc pub;       /* first: the callee sees only this */
 	struct bridge *b;
-	int method;
-	char key[GW_KEY_MAX + 1];
 	struct rpc_out *out;
 };
 
 struct bridge {
-	struct gw_app *app;
+	struct bridge_cfg bc;    /* the injected writer and RPC callback */
 	const struct gw_config *cfg;
 	pthread_t thread;
 	int efd;                 /* eventfd: wakes the broker thread */
@@ -164,11 +160,14 @@ int bridge_connected(struct bridge *b, char *reason, size_t len)
 	return c;
 }
 
-/* writer thread, after a commit: queue the report and wake the broker
- * thread when the queue was empty (one write per batch, not per job) */
-static void bridge_on_commit(void *arg, uint64_t cookie, int ack)
+/* writer thread, after a commit (a job's committed callback): queue the
+ * report and wake the broker thread when the queue was empty (one write per
+ * batch, not per job) */
+static void bridge_committed(struct gw_job *job, void *arg)
 {
 	struct bridge *b = arg;
+	uint64_t cookie = job->cookie;
+	int ack = writer_ack_of(job);
 	int wake = 0;
 
 	pthread_mutex_lock(&b->lock);
@@ -224,42 +223,26 @@ static char *error_json(const char *code, const char *detail)
 	return s;
 }
 
-/* service thread (a handoff task): computes the answer from the registry or
- * the read store, then hands it back. ctx is NULL when the queue is being
- * freed at shutdown: only free then. */
-static void rpc_run(void *ctx, void *arg)
+/* any thread (struct gw_rpc's reply): the answer goes to the broker thread */
+static void rpc_reply(struct gw_rpc *pub, char *body)
 {
-	struct gw_app *app = ctx;
-	struct rpc_req *q = arg;
-	json_t *doc = NULL;
+	struct rpc_req *q = (struct rpc_req *)pub;
+	struct rpc_out *o = q->out;
 
-	/* bridge_stop clears app->bridge, so a late task never touches a
-	 * freed bridge */
-	if (!app || app->bridge != q->b) {
-		rpc_out_free(q->out);
-		free(q);
-		return;
-	}
-	if (q->method == RPC_PRESENCE) {
-		doc = json_pack("{s:s, s:I}", "submission", q->key, "presence",
-				(json_int_t)ws_presence(app, q->key));
-	} else {
-		struct gw_state st;
+	o->body = body ? body : error_json("unavailable", "the gateway cannot answer now");
+	if (o->body)
+		rpc_post_reply(q->b, o);
+	else
+		rpc_out_free(o);
+	free(q);
+}
 
-		memset(&st, 0, sizeof(st));
-		if (store_get_state(app->rstore, q->key, &st) == 0)
-			doc = proto_state_json(&st, writer_epoch(app->writer));
-		proto_state_clear(&st);
-	}
-	q->out->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!q->out->body)
-		q->out->body = error_json("unavailable", "the store cannot be read");
-	if (!q->out->body) {
-		rpc_out_free(q->out);
-	} else {
-		rpc_post_reply(q->b, q->out);
-	}
+/* any thread (struct gw_rpc's discard): touches nothing but the request */
+static void rpc_discard(struct gw_rpc *pub)
+{
+	struct rpc_req *q = (struct rpc_req *)pub;
+
+	rpc_out_free(q->out);
 	free(q);
 }
 
@@ -624,7 +607,9 @@ static int on_delivery(struct bridge *b, amqp_envelope_t *env)
 		writer_job_free(job);
 		return 0;
 	}
-	writer_submit(b->app->writer, job);
+	job->committed = bridge_committed;
+	job->committed_arg = b;
+	writer_submit(b->bc.writer, job);
 	pthread_mutex_unlock(&b->submit_lock);
 	return 0;
 }
@@ -685,19 +670,14 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	if (!q)
 		goto oom;
 	q->b = b;
-	q->method = strcmp(method, "presence") ? RPC_GET : RPC_PRESENCE;
-	snprintf(q->key, sizeof(q->key), "%s", key);
 	q->out = o;
+	q->pub.method = strcmp(method, "presence") ? GW_RPC_GET : GW_RPC_PRESENCE;
+	snprintf(q->pub.key, sizeof(q->pub.key), "%s", key);
+	q->pub.reply = rpc_reply;
+	q->pub.discard = rpc_discard;
 	json_decref(req);
-	req = NULL;
-	if (gw_app_post(b->app, rpc_run, q) == 0)
-		return;
-	free(q);
-	q = NULL;
-	if ((o->body = error_json("unavailable", "the gateway cannot take requests now"))) {
-		rpc_post_reply(b, o);
-		return;
-	}
+	b->bc.rpc(b->bc.rpc_arg, &q->pub);
+	return;
 oom:
 	GW_ERR("%s: out of memory; RPC request dropped", __func__);
 	json_decref(req);
@@ -920,16 +900,16 @@ static void bridge_free(struct bridge *b)
 	free(b);
 }
 
-int bridge_start(struct gw_app *app, struct bridge **out)
+int bridge_start(const struct bridge_cfg *bc, struct bridge **out)
 {
-	const struct gw_config *c = app->cfg;
+	const struct gw_config *c = bc->cfg;
 	struct bridge *b = calloc(1, sizeof(*b));
 	int n;
 
 	*out = NULL;
 	if (!b)
 		return -1;
-	b->app = app;
+	b->bc = *bc;
 	b->cfg = c;
 	b->efd = -1;
 	b->out_tail = &b->out_head;
@@ -971,10 +951,8 @@ int bridge_start(struct gw_app *app, struct bridge **out)
 		goto init_fail;
 	}
 	GW_SET(broker_up, 0);
-	writer_set_ack_sink(app->writer, bridge_on_commit, b);
 	if (pthread_create(&b->thread, NULL, bridge_main, b)) {
 		GW_ERR("%s: cannot start the broker thread", __func__);
-		writer_set_ack_sink(app->writer, NULL, NULL);
 		goto init_fail;
 	}
 	*out = b;
@@ -1004,9 +982,6 @@ void bridge_stop(struct bridge *b)
 	bridge_wake(b);
 	pthread_join(b->thread, NULL);
 	/* the writer has stopped (main calls writer_stop first): no more
-	 * reports; and pending RPC tasks must not find this bridge */
-	writer_set_ack_sink(b->app->writer, NULL, NULL);
-	if (b->app->bridge == b)
-		b->app->bridge = NULL;
+	 * committed reports can come */
 	bridge_free(b);
 }

@@ -24,14 +24,11 @@ struct writer {
 	struct store *store;        /* writer thread only (after start) */
 	char epoch[64];
 	pthread_t thread;
-	pthread_mutex_t lock;       /* guards in_*, done_*, stop */
+	pthread_mutex_t lock;       /* guards in_*, stop */
 	pthread_cond_t cond;
 	struct gw_job *in_head, **in_tail;
-	struct gw_job *done_head, **done_tail;
 	int stop;
 	atomic_int ready;
-	writer_ack_fn ack;
-	void *ack_arg;
 };
 
 static int64_t wall_ms(void)
@@ -98,11 +95,11 @@ static void apply_job(struct writer *w, struct gw_job *j)
 		j->result = GW_EINTERNAL;
 }
 
-static int ack_of(int result)
+int writer_ack_of(const struct gw_job *j)
 {
-	if (result >= 0)
+	if (j->result >= 0)
 		return GW_ACK_OK;
-	return result == GW_EINTERNAL ? GW_ACK_REQUEUE : GW_ACK_REJECT;
+	return j->result == GW_EINTERNAL ? GW_ACK_REQUEUE : GW_ACK_REJECT;
 }
 
 /* writer thread: one transaction over the batch; 0 if it committed */
@@ -147,8 +144,17 @@ static void run_batch(struct writer *w, struct gw_job *batch)
 		GW_INC(publishes[j->source][out]);
 		if (j->result < 0)
 			GW_WARN("%s: publish to %s refused: %s", __func__, j->key, j->err);
-		if (j->source == GW_SRC_AMQP && w->ack)
-			w->ack(w->ack_arg, j->cookie, ack_of(j->result));
+		if (j->committed)
+			j->committed(j, j->committed_arg);
+	}
+}
+
+static void free_jobs(struct gw_job *j)
+{
+	while (j) {
+		struct gw_job *next = j->next;
+		writer_job_free(j);
+		j = next;
 	}
 }
 
@@ -192,12 +198,10 @@ static void *writer_main(void *arg)
 
 		if (batch) {
 			run_batch(w, batch);
-			pthread_mutex_lock(&w->lock);
-			*w->done_tail = batch;
-			w->done_tail = tail;
-			pthread_mutex_unlock(&w->lock);
-			if (w->cfg.wake)
-				w->cfg.wake(w->cfg.wake_arg);
+			if (w->cfg.done)
+				w->cfg.done(w->cfg.done_arg, batch);
+			else
+				free_jobs(batch);
 		}
 
 		int64_t now = wall_ms();
@@ -230,7 +234,6 @@ int writer_start(const struct writer_cfg *cfg, struct writer **out,
 	if (!w->cfg.batch)
 		w->cfg.batch = 1024;
 	w->in_tail = &w->in_head;
-	w->done_tail = &w->done_head;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (store_open(cfg->db_path, STORE_WRITE, &w->store, err, errlen))
@@ -252,12 +255,6 @@ init_fail:
 	return -1;
 }
 
-void writer_set_ack_sink(struct writer *w, writer_ack_fn fn, void *arg)
-{
-	w->ack = fn;
-	w->ack_arg = arg;
-}
-
 void writer_submit(struct writer *w, struct gw_job *j)
 {
 	j->next = NULL;
@@ -266,18 +263,6 @@ void writer_submit(struct writer *w, struct gw_job *j)
 	w->in_tail = &j->next;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-}
-
-struct gw_job *writer_take_done(struct writer *w)
-{
-	struct gw_job *list;
-
-	pthread_mutex_lock(&w->lock);
-	list = w->done_head;
-	w->done_head = NULL;
-	w->done_tail = &w->done_head;
-	pthread_mutex_unlock(&w->lock);
-	return list;
 }
 
 void writer_stop(struct writer *w)
@@ -291,16 +276,9 @@ void writer_stop(struct writer *w)
 
 void writer_free(struct writer *w)
 {
-	struct gw_job *j;
-
 	if (!w)
 		return;
-	while ((j = writer_take_done(w)) != NULL)
-		while (j) {
-			struct gw_job *next = j->next;
-			writer_job_free(j);
-			j = next;
-		}
+	free_jobs(w->in_head);   /* only if it never ran: writer_stop drains the queue */
 	store_close(w->store);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);

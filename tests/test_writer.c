@@ -1,8 +1,9 @@
 /*
  * The writer thread and the hand-off queue: jobs come back in submission
- * order with their results and encoded frames; AMQP jobs are acknowledged
- * through the sink only after their commit, with the right outcome; stop
- * drains everything queued; hand-off tasks from several threads all run.
+ * order with their results and encoded frames (through the done callback);
+ * AMQP jobs are acknowledged through their committed callback only after
+ * their commit, with the right outcome; stop drains everything queued;
+ * hand-off tasks from several threads all run.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,21 +25,49 @@ struct ack { uint64_t tag; int outcome; };
 static struct ack acks[64];
 static int nacks;
 
-static void on_wake(void *arg)
+/* finished batches, oldest first, as the done callback hands them over */
+static struct gw_job *done_head, **done_tail = &done_head;
+
+/* writer thread: the done callback keeps each batch for take_done */
+static void on_done(void *arg, struct gw_job *batch)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
+	*done_tail = batch;
+	while (*done_tail)
+		done_tail = &(*done_tail)->next;
 	wakes++;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
 }
 
-static void on_ack(void *arg, uint64_t tag, int outcome)
+/* caller holds mu when it must wait on cv; takes every finished job */
+static struct gw_job *take_done_locked(void)
+{
+	struct gw_job *list = done_head;
+
+	done_head = NULL;
+	done_tail = &done_head;
+	return list;
+}
+
+static struct gw_job *take_done(void)
+{
+	struct gw_job *list;
+
+	pthread_mutex_lock(&mu);
+	list = take_done_locked();
+	pthread_mutex_unlock(&mu);
+	return list;
+}
+
+/* writer thread: an AMQP job's committed callback (the broker's ack) */
+static void on_committed(struct gw_job *j, void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
 	if (nacks < 64)
-		acks[nacks++] = (struct ack){ tag, outcome };
+		acks[nacks++] = (struct ack){ j->cookie, writer_ack_of(j) };
 	pthread_mutex_unlock(&mu);
 }
 
@@ -51,6 +80,8 @@ static struct gw_job *job(int source, uint64_t cookie, const char *json)
 	if (r)
 		fprintf(stderr, "decode failed: %s\n", err);
 	CHECK_EQ_INT(r, 0);
+	if (source == GW_SRC_AMQP)
+		j->committed = on_committed;
 	return j;
 }
 
@@ -64,7 +95,7 @@ static struct gw_job **collect(struct writer *w, int n)
 		struct gw_job *j;
 
 		pthread_mutex_lock(&mu);
-		j = writer_take_done(w);
+		j = take_done_locked();
 		if (!j) {
 			struct timespec dl;
 			clock_gettime(CLOCK_REALTIME, &dl);
@@ -92,14 +123,13 @@ static void free_jobs(struct gw_job **v, int n)
 
 static void test_results_and_acks(const char *db)
 {
-	struct writer_cfg cfg = { db, 1000, 64, 3600000, on_wake, NULL };
+	struct writer_cfg cfg = { db, 1000, 64, 3600000, on_done, NULL };
 	struct writer *w;
 	char err[200];
 	char many[2048];
 	size_t n;
 
 	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
-	writer_set_ack_sink(w, on_ack, NULL);
 	CHECK(strlen(writer_epoch(w)) == 32);
 	CHECK(writer_ready(w));
 
@@ -159,7 +189,7 @@ out:
 static void test_stop_drains(const char *db)
 {
 	enum { N = 500 };
-	struct writer_cfg cfg = { db, 10, 32, 3600000, NULL, NULL };
+	struct writer_cfg cfg = { db, 10, 32, 3600000, on_done, NULL };
 	struct writer *w;
 	char err[200], json[128];
 	int count = 0, ordered = 1;
@@ -172,7 +202,7 @@ static void test_stop_drains(const char *db)
 		writer_submit(w, job(GW_SRC_HTTP, (uint64_t)i, json));
 	}
 	writer_stop(w);
-	for (struct gw_job *j = writer_take_done(w); j;) {
+	for (struct gw_job *j = take_done(); j;) {
 		struct gw_job *next = j->next;
 		if (j->result != 0 || j->seq != last + 1)
 			ordered = 0;
