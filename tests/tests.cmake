@@ -2,7 +2,8 @@
 # modules only. Integration tests: tests/integration/*.py run the real binary
 # with /usr/bin/python3 (Debian's python3-websockets and python3-pika live
 # there); tests/integration/browser_*.mjs drive headless Chromium with node.
-# Labels: unit, integration, broker (needs RabbitMQ), browser (needs Chromium).
+# Labels: unit, integration, broker (needs RabbitMQ), browser (needs Chromium),
+# image (builds and runs the container image with podman, as root).
 
 file(GLOB GW_UNIT_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
 foreach(src IN LISTS GW_UNIT_TESTS)
@@ -25,6 +26,8 @@ foreach(src IN LISTS GW_PY_TESTS)
   add_test(NAME ${name} COMMAND /usr/bin/python3 ${src})
   if(name MATCHES "^broker_")
     set(labels "integration;broker")
+  elseif(name MATCHES "^image_")
+    set(labels "integration;image")
   else()
     set(labels "integration")
   endif()
