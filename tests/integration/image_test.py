@@ -21,6 +21,7 @@ import subprocess
 import time
 
 import websockets
+import yaml
 
 from harness import Gateway, Runner, SOURCE_DIR, free_port, recv_json, records, status, validation
 
@@ -179,7 +180,7 @@ def image_builds_with_scripts_image_sh():
     # a compiler or the -dev packages in it would add far more than this
     assert size - base < 30e6, "the image is %.1f MB over debian:12-slim" % ((size - base) / 1e6)
     cfg = json.loads(podman("image", "inspect", "--format", "{{json .Config}}", TAG))
-    assert cfg["User"] == "statusgate", cfg
+    assert cfg["User"] == "10001:10001", cfg
     assert "/var/lib/statusgate" in (cfg.get("Volumes") or {}), cfg
     assert "8080/tcp" in (cfg.get("ExposedPorts") or {}), cfg
     assert cfg.get("StopSignal") in ("SIGTERM", "15"), cfg
@@ -236,7 +237,8 @@ def runs_as_an_unprivileged_user():
     c = STATE["c"]
     uid = int(c.exec("id", "-u"))
     assert uid != 0, "podman exec runs as root"
-    assert c.exec("id", "-un") == "statusgate"
+    # the uid deploy/kubernetes/ sets as runAsUser and fsGroup
+    assert uid == 10001 and c.exec("id", "-un") == "statusgate", uid
     # the gateway itself (PID 1), not only what exec starts
     st = dict(ln.split(":", 1) for ln in c.exec("cat", "/proc/1/status").splitlines() if ":" in ln)
     real, effective = st["Uid"].split()[:2]
@@ -317,8 +319,24 @@ async def store_survives_on_the_volume_in_a_new_container():
     # same store, same epoch: the sequence goes on
     st, resp = c.publish(status(KEY, "Ready", "after the restart"), token=TOKEN)
     assert st == 200 and resp["seq"] == 5 and resp["epoch"] == before["epoch"], (st, resp)
-    rc, _ = c.stop()
-    assert rc == 0, c.logs()
+
+
+@t.test
+def kubernetes_prestop_hook_stops_it_with_exit_0():
+    """The preStop command of deploy/kubernetes/deployment.yaml, run in the
+    container as the kubelet would, must work in this image (bash, sleep and
+    kill there; the unprivileged user may signal PID 1) and end it cleanly."""
+    with open(os.path.join(SOURCE_DIR, "deploy", "kubernetes", "deployment.yaml")) as f:
+        dep = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "Deployment")
+    cmd = dep["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    c = STATE["c"]
+    t0 = time.time()
+    hook = podman("exec", c.name, *cmd, check=False, timeout=60)
+    rc = int(podman("wait", c.name, timeout=60))
+    took = time.time() - t0
+    assert rc == 0, "exit %s after the preStop hook (%r):\n%s" % (rc, hook.stderr, c.logs())
+    assert took < 20, took
+    assert "signal 15: stopping" in c.logs(), c.logs()
 
 
 @t.test
