@@ -62,14 +62,16 @@ COPY --from=build /out/runtime-packages /tmp/runtime-packages
 RUN apt-get update \
  && apt-get install -y --no-install-recommends $(cat /tmp/runtime-packages) \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
- && groupadd --system statusgate \
- && useradd --system --gid statusgate --home-dir /var/lib/statusgate --shell /usr/sbin/nologin statusgate \
+ && groupadd --system --gid 10001 statusgate \
+ && useradd --system --uid 10001 --gid statusgate --home-dir /var/lib/statusgate --shell /usr/sbin/nologin statusgate \
  && install -d -o statusgate -g statusgate -m 0750 /var/lib/statusgate
 
 COPY --from=build /out/usr/bin/statusgate /usr/bin/statusgate
 COPY --from=build /out/usr/share/statusgate /usr/share/statusgate
 
-USER statusgate
+# A fixed, numeric user: Kubernetes' runAsNonRoot can verify it, and the
+# manifests in deploy/kubernetes/ set the same uid and fsGroup for the volume.
+USER 10001:10001
 WORKDIR /var/lib/statusgate
 VOLUME /var/lib/statusgate
 EXPOSE 8080
