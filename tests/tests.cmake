@@ -39,6 +39,10 @@ foreach(src IN LISTS GW_PY_TESTS)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT 900
     ENVIRONMENT "${GW_TEST_ENV}")
+  if(name MATCHES "^image_")
+    # on a fresh machine: podman, the base images, the toolchain download
+    set_tests_properties(${name} PROPERTIES TIMEOUT 1200)
+  endif()
 endforeach()
 
 file(GLOB GW_BROWSER_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/integration/browser_*.mjs)

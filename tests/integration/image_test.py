@@ -162,15 +162,23 @@ def cleanup():
 atexit.register(cleanup)
 
 
+def running_container():
+    """The container the previous tests started (each test goes on from the
+    state the one before left)."""
+    assert "c" in STATE, "no container: an earlier step (the build or the first run) failed"
+    return STATE["c"]
+
+
 @t.test
 def image_builds_with_scripts_image_sh():
     t0 = time.time()
     p = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "image.sh")],
                        env=dict(os.environ, IMAGE=TAG), capture_output=True, text=True,
-                       timeout=1500)
+                       timeout=1000)
     STATE["build_seconds"] = time.time() - t0
     out = p.stdout + p.stderr
     assert p.returncode == 0, "scripts/image.sh failed (exit %d):\n%s" % (p.returncode, out[-6000:])
+    STATE["build_ok"] = True
     size = int(podman("image", "inspect", "--format", "{{.Size}}", TAG))
     base = int(podman("image", "inspect", "--format", "{{.Size}}",
                       "docker.io/library/debian:12-slim"))
@@ -196,6 +204,7 @@ def image_builds_with_scripts_image_sh():
 
 @t.test
 async def serves_health_ready_and_a_publish_to_websockets():
+    assert "build_ok" in STATE, "the image was not built"
     c = STATE["c"] = Container(NAME + "-a", env={"STATUSGATE_PUBLISH_TOKEN": TOKEN}).start()
     st, body = c.http("GET", "/healthz")
     assert (st, body) == (200, {"status": "ok"}), (st, body)
@@ -234,7 +243,7 @@ async def serves_health_ready_and_a_publish_to_websockets():
 
 @t.test
 def runs_as_an_unprivileged_user():
-    c = STATE["c"]
+    c = running_container()
     uid = int(c.exec("id", "-u"))
     assert uid != 0, "podman exec runs as root"
     # the uid deploy/kubernetes/ sets as runAsUser and fsGroup
@@ -250,7 +259,7 @@ def runs_as_an_unprivileged_user():
 
 @t.test
 def health_check_reports_healthy_and_a_hung_gateway_unhealthy():
-    c = STATE["c"]
+    c = running_container()
     deadline = time.time() + 60
     health = None
     while time.time() < deadline:
@@ -284,7 +293,7 @@ def health_check_reports_healthy_and_a_hung_gateway_unhealthy():
 
 @t.test
 async def podman_stop_closes_websockets_1001_and_exits_0():
-    c = STATE["c"]
+    c = running_container()
     async with c.ws("/ws/submissions/%s/" % KEY) as legacy:
         first = await recv_json(legacy)
         assert first["message"] == "Need Revision", first
@@ -306,7 +315,8 @@ async def podman_stop_closes_websockets_1001_and_exits_0():
 
 @t.test
 async def store_survives_on_the_volume_in_a_new_container():
-    STATE["c"].remove()
+    running_container().remove()
+    assert "state" in STATE, "no state was published before the restart"
     before = STATE["state"]
     c = STATE["c"] = Container(NAME + "-b", env={"STATUSGATE_PUBLISH_TOKEN": TOKEN}).start()
     st, state = c.http("GET", "/api/v1/submissions/" + KEY)
@@ -329,7 +339,7 @@ def kubernetes_prestop_hook_stops_it_with_exit_0():
     with open(os.path.join(SOURCE_DIR, "deploy", "kubernetes", "deployment.yaml")) as f:
         dep = next(d for d in yaml.safe_load_all(f) if d and d.get("kind") == "Deployment")
     cmd = dep["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
-    c = STATE["c"]
+    c = running_container()
     t0 = time.time()
     hook = podman("exec", c.name, *cmd, check=False, timeout=60)
     rc = int(podman("wait", c.name, timeout=60))
