@@ -83,8 +83,8 @@ ENV STATUSGATE_LISTEN=0.0.0.0:8080 \
 
 # No curl in the image: bash's /dev/tcp asks /healthz for its status line, on
 # the port of STATUSGATE_LISTEN (plain HTTP: with --tls-cert, probe from outside).
-# timeout(1) bounds it itself: podman before 5.5 does not kill a check that
-# overruns --timeout, so a hung gateway would never turn unhealthy there.
+# timeout(1) bounds it itself: Debian 12's podman (4.3) does not kill a check
+# that overruns --timeout, so a hung gateway would never turn unhealthy there.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["timeout", "2", "bash", "-c", "p=${STATUSGATE_LISTEN##*:}; exec 3<>/dev/tcp/127.0.0.1/${p:-8080} && printf 'GET /healthz HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
 
