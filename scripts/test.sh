@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (RabbitMQ, Chromium, clients),
 # builds with -Werror, runs every ctest test (unit, integration, broker,
-# browser), then builds again with ASan+UBSan and runs the tests there too.
+# browser, image), then builds again with ASan+UBSan and runs the tests there
+# too, less the image test (the image is built from the sources, not from a
+# build tree, so tests.cmake leaves it out of the sanitizer build).
 # Tests that need RabbitMQ start their own broker; none of them skip.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
