@@ -312,7 +312,7 @@ static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 	unsigned limit = (unsigned)cfg->send_queue;
 	unsigned replay = cfg->history < REPLAY_MAX ? (unsigned)cfg->history : REPLAY_MAX;
 
-	if (s->close_code)
+	if (s->close_code || s->output_closed)
 		return -1;
 	if (!force && s->qlen >= limit + s->qgrace)
 		return -1;
@@ -362,7 +362,7 @@ int hub_send(struct gw_session *s, struct gw_buf *b, int kind)
 	if (queue_push(s, b, kind != HUB_LIVE)) {
 		/* a live frame that does not fit, or replies to a client that
 		 * sends commands but does not read the answers */
-		if (kind != HUB_REPLAY && !s->close_code)
+		if (kind != HUB_REPLAY && !s->close_code && !s->output_closed)
 			lagging(s);
 		return -1;
 	}
@@ -386,6 +386,8 @@ int hub_writeable(struct gw_session *s)
 	struct gw_buf *b;
 	int n;
 
+	if (s->output_closed)
+		return 0;        /* lws finishes the close handshake itself */
 	if (!s->qlen && s->close_code) {
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
@@ -410,6 +412,16 @@ int hub_writeable(struct gw_session *s)
 	if (s->qlen || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
+}
+
+void hub_output_closed(struct gw_session *s)
+{
+	if (!s->hub || s->output_closed)
+		return;
+	s->output_closed = 1;
+	queue_clear(s);
+	registry_leave_all(s->hub->reg, &s->subs);
+	gauges(s->hub);
 }
 
 void hub_received(struct gw_session *s)

@@ -50,6 +50,7 @@ struct gw_session {
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
 	int close_code;          /* non-zero: close once WRITEABLE */
+	int output_closed;       /* a close frame went out or came in: no more data */
 	char close_reason[96];
 	int rx_paused;           /* we stopped reading its commands until its queue drains */
 };
@@ -134,6 +135,11 @@ void hub_send_str(struct gw_session *s, char *json);
 void hub_close_soon(struct gw_session *s, int code, const char *reason);
 /* WRITEABLE: writes the oldest queued frame; -1 to close the connection */
 int hub_writeable(struct gw_session *s);
+/* lws is closing the connection itself (it sent a close frame for a
+ * protocol error, or answers the peer's close): nothing more may be written
+ * after that frame (RFC 6455 5.5.1), so the queue is dropped and s leaves
+ * its groups at once */
+void hub_output_closed(struct gw_session *s);
 /* after a client message was handled: stops reading from a client whose
  * replies pile up (hub_writeable reads on once half of them are out) */
 void hub_received(struct gw_session *s);

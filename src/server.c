@@ -53,6 +53,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
 		return ws_callback(wsi, (int)reason, user, in, len);
 	default:
 		return http_callback(wsi, (int)reason, user, in, len);

@@ -524,6 +524,12 @@ int ws_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 		return p->s.hub ? on_receive(p, wsi, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return p->s.hub ? hub_writeable(&p->s) : -1;
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* lws sends (or answers) a close frame next: data must not follow */
+		if (p && p->s.hub)
+			hub_output_closed(&p->s);
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(p);
 		return 0;
