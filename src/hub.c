@@ -120,6 +120,22 @@ void hub_run(struct hub *h)
 	handoff_run(h->tasks, h);
 }
 
+void hub_tick(struct hub *h)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct gw_session *s, *next;
+
+	/* a walk of every session once a second: a compare each, cheaper than
+	 * keeping a heap up to date on every connect and close */
+	for (s = h->sessions; s; s = next) {
+		next = s->next;   /* the callback may close s, not unlink it */
+		if (s->deadline && s->deadline <= now && s->on_deadline) {
+			s->deadline = 0;
+			s->on_deadline(s);
+		}
+	}
+}
+
 /* ---- accessors ---- */
 
 struct hub *hub_of(struct lws *wsi)

@@ -53,6 +53,10 @@ struct gw_session {
 	int output_closed;       /* a close frame went out or came in: no more data */
 	char close_reason[96];
 	int rx_paused;           /* we stopped reading its commands until its queue drains */
+	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
+	 * clock (unix seconds) reaches it; 0: none */
+	int64_t deadline;
+	void (*on_deadline)(struct gw_session *s);
 };
 
 /* how a frame enters a session's queue (hub_send) */
@@ -94,6 +98,9 @@ void hub_rpc(void *hub, struct gw_rpc *req);
 struct hub *hub_of(struct lws *wsi);
 /* runs every posted task (finished jobs, RPC requests) */
 void hub_run(struct hub *h);
+/* once a second: sessions whose deadline passed get on_deadline (their
+ * deadline is cleared first; the callback may set a new one) */
+void hub_tick(struct hub *h);
 const struct gw_config *hub_cfg(const struct hub *h);
 struct writer *hub_writer(const struct hub *h);
 /* the read handle (snapshots, replays, the read API) */

@@ -95,8 +95,21 @@ static struct {
 	struct ev_loop *loop;
 	ev_signal sigint, sigterm;
 	ev_timer deadline;
+	ev_timer tick;           /* once a second: hub_tick */
+	struct hub *hub;
 	volatile sig_atomic_t *stop;
 } g_ev;
+
+/* our own timer: lws 4.1's libev glue re-arms its timer with ev_timer_set
+ * on an active watcher, so an lws_sul scheduled earlier than the pending
+ * one fires late; a plain repeating libev timer has no such problem */
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	hub_tick(g_ev.hub);
+}
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -168,6 +181,9 @@ int server_start(struct hub *hub)
 		return -1;
 	}
 	atomic_store(&g_ctx, ctx);
+	g_ev.hub = hub;
+	ev_timer_init(&g_ev.tick, on_tick, 1., 1.);
+	ev_timer_start(g_ev.loop, &g_ev.tick);
 	GW_INFO("%s: serving http%s and ws%s on %s", __func__,
 		cfg->tls_cert ? "s" : "", cfg->tls_cert ? "s" : "", cfg->listen);
 	return 0;
@@ -208,6 +224,7 @@ void server_stop(void)
 	lws_context_destroy(ctx);
 	ev_signal_stop(g_ev.loop, &g_ev.sigint);
 	ev_signal_stop(g_ev.loop, &g_ev.sigterm);
+	ev_timer_stop(g_ev.loop, &g_ev.tick);
 	ev_loop_destroy(g_ev.loop);
 	g_ev.loop = NULL;
 }

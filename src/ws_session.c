@@ -10,6 +10,7 @@
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "config.h"
@@ -134,6 +135,34 @@ int ws_confirm_upgrade(struct lws *wsi)
 	return conn_refuse(wsi, st, conn_status_error(st), why);
 }
 
+/* service thread (the core's deadline, hub_tick): access ends when the
+ * token does */
+static void on_token_expiry(struct gw_session *s)
+{
+	struct ws_pss *p = (struct ws_pss *)s;   /* s is the first member */
+
+	if (s->close_code)
+		return;
+	if (!auth_expired(p->claims)) {
+		s->deadline = (int64_t)time(NULL) + auth_seconds_left(p->claims);
+		return;
+	}
+	GW_INFO("%s: the token of %s expired; closing its connection", __func__, s->ip);
+	if (s->mux)
+		send_error(p, NULL, "forbidden", "the token has expired");
+	hub_close_soon(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
+}
+
+static void schedule_expiry(struct ws_pss *p)
+{
+	int64_t left = auth_seconds_left(p->claims);
+
+	if (left < 0)
+		return;   /* open mode or a publisher: no token to expire */
+	p->s.deadline = (int64_t)time(NULL) + left;
+	p->s.on_deadline = on_token_expiry;
+}
+
 static void send_legacy_state(struct ws_pss *p, struct reg_sub *sub)
 {
 	struct gw_state st;
@@ -175,6 +204,7 @@ static int on_established(struct ws_pss *p, struct lws *wsi)
 		hub_close_soon(&p->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "forbidden");
 		return 0;
 	}
+	schedule_expiry(p);
 	if (!mux) {
 		struct reg_sub *sub = hub_join(&p->s, p->key);
 		if (!sub)
