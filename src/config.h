@@ -66,6 +66,7 @@ struct gw_config {
 	long max_frame;
 	long max_publish;
 	long send_queue;
+	long send_queue_bytes;
 	long history;
 	long dedup_window;
 	long batch;

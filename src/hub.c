@@ -37,8 +37,14 @@
 #include "writer.h"
 
 #define CLOSE_TRY_AGAIN_LATER 1013
-#define REPLAY_MAX 100000
+/* a replay page (ws_session.c reads 256 events at a time) may go past the
+ * frame bound by this much */
+#define REPLAY_SLACK 512
 #define FORCE_SLACK 4096     /* replies beyond the bounds: one rx buffer of commands */
+/* fan-out pushes per loop turn: past it, the rest of the committed jobs
+ * wait for the next turn, so reads, handshakes and answers are not starved
+ * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
+#define FANOUT_BUDGET 65536
 
 struct hub {
 	const struct gw_config *cfg;
@@ -55,7 +61,12 @@ struct hub {
 	size_t nsessions;
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
+	/* committed jobs not yet fanned out, in commit order (linked by next) */
+	struct gw_job *pending, **pending_tail;
 };
+
+static size_t finish_job(struct hub *h, struct gw_job *j);
+static void drain_jobs(struct hub *h, size_t budget);
 
 /* ---- life cycle ---- */
 
@@ -66,6 +77,7 @@ struct hub *hub_new(const struct gw_config *cfg)
 	if (!h)
 		return NULL;
 	h->cfg = cfg;
+	h->pending_tail = &h->pending;
 	h->tasks = handoff_new();
 	h->reg = registry_new();
 	if (!h->tasks || !h->reg) {
@@ -82,6 +94,12 @@ void hub_free(struct hub *h)
 	if (!h)
 		return;
 	handoff_free(h->tasks);   /* tasks run with a NULL core: they free only */
+	while (h->pending) {
+		struct gw_job *j = h->pending;
+
+		h->pending = j->next;
+		finish_job(NULL, j);
+	}
 	registry_free(h->reg);
 	free(h);
 }
@@ -118,6 +136,13 @@ int hub_post(struct hub *h, handoff_fn fn, void *arg)
 void hub_run(struct hub *h)
 {
 	handoff_run(h->tasks, h);
+	drain_jobs(h, FANOUT_BUDGET);
+}
+
+void hub_run_all(struct hub *h)
+{
+	handoff_run(h->tasks, h);
+	drain_jobs(h, 0);
 }
 
 void hub_tick(struct hub *h)
@@ -243,8 +268,9 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 static void queue_clear(struct gw_session *s)
 {
 	s->qgrace = 0;
+	s->qbytes = 0;
 	while (s->qlen) {
-		gw_buf_unref(s->q[s->qhead]);
+		gw_buf_unref(s->q[s->qhead]);   /* (qbytes is zeroed above) */
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
 	}
@@ -316,24 +342,31 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
-/* appends a reference. Replies and replays (which the client asked for) go
- * beyond the --send-queue bound, up to a hard bound of a whole replay plus
- * some slack (hub_received stops reading a client's commands long before
- * that; the bound is a backstop). Live fan-out may use the room of replayed
- * frames still queued (qgrace): a client that asked for a long replay is
- * not "lagging" for it. 0 or -1. */
+/* appends a reference. The queue is bounded in frames (--send-queue) and
+ * in bytes (--send-queue-bytes; frames vary from a hundred bytes to tens of
+ * kilobytes). Replies and replays (which the client asked for) go beyond
+ * the bounds, up to a hard bound of one replay page and some slack past
+ * them in frames and four times the byte bound (hub_received stops reading a client's commands long before that,
+ * and a replay reads its next page only once the queue is empty; the bound
+ * is a backstop). Live fan-out may use the room of replayed frames still
+ * queued (qgrace): a client that asked for a long replay is not "lagging"
+ * for it. 0 or -1. */
 static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 {
 	const struct gw_config *cfg = s->hub->cfg;
 	unsigned limit = (unsigned)cfg->send_queue;
-	unsigned replay = cfg->history < REPLAY_MAX ? (unsigned)cfg->history : REPLAY_MAX;
+	size_t room = (size_t)cfg->send_queue_bytes;
 
 	if (s->close_code || s->output_closed)
 		return -1;
-	if (!force && s->qlen >= limit + s->qgrace)
+	if (!force) {
+		if (s->qlen >= limit + s->qgrace ||
+		    s->qbytes + b->len > (s->qgrace ? 2 * room : room))
+			return -1;
+	} else if (s->qlen >= limit + REPLAY_SLACK + FORCE_SLACK ||
+		   s->qbytes + b->len > 4 * room) {
 		return -1;
-	if (force && s->qlen >= limit + replay + FORCE_SLACK)
-		return -1;
+	}
 	if (s->qlen == s->qcap) {
 		unsigned ncap = s->qcap ? s->qcap * 2 : 8;
 		struct gw_buf **nq = malloc(ncap * sizeof(*nq));
@@ -351,6 +384,7 @@ static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 	if (!s->qlen)
 		lws_callback_on_writable(s->wsi);
 	s->qlen++;
+	s->qbytes += b->len;
 	return 0;
 }
 
@@ -415,6 +449,7 @@ int hub_writeable(struct gw_session *s)
 	n = lws_write(s->wsi, gw_buf_data(b), b->len, LWS_WRITE_TEXT);
 	s->qhead = (s->qhead + 1) % s->qcap;
 	s->qlen--;
+	s->qbytes -= b->len;
 	gw_buf_unref(b);
 	if (n < 0)
 		return -1;
@@ -425,6 +460,8 @@ int hub_writeable(struct gw_session *s)
 		s->rx_paused = 0;
 		lws_rx_flow_control(s->wsi, 1);
 	}
+	if (!s->qlen && s->on_drain && !s->close_code)
+		s->on_drain(s);
 	if (s->qlen || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
@@ -462,8 +499,9 @@ void hub_drain(struct hub *h)
 
 /* ---- the finished-job loop ---- */
 
-/* one committed event to every watcher of its submission */
-static void fanout(struct hub *h, const struct gw_job *j)
+/* one committed event to every watcher of its submission; the number of
+ * members looked at */
+static size_t fanout(struct hub *h, const struct gw_job *j)
 {
 	struct reg_group *g = registry_find(h->reg, j->key);
 	struct reg_sub *const *m;
@@ -471,42 +509,76 @@ static void fanout(struct hub *h, const struct gw_job *j)
 
 	GW_INC(events);
 	if (!g)
-		return;
+		return 0;
 	m = registry_members(g, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct reg_sub *sub = m[i];
 		struct gw_session *s = sub->owner;
 
-		if (sub->last_seq >= j->seq)
-			continue;    /* already in its snapshot or replay */
+		if (sub->replaying || sub->last_seq >= j->seq)
+			continue;    /* replaying from the store, or already in its snapshot or replay */
 		sub->last_seq = j->seq;
 		if (sub->filter && !(sub->filter & (1u << j->type)))
 			continue;
 		hub_send(s, sub->legacy ? j->legacy : j->event, HUB_LIVE);
 	}
+	return n;
 }
 
-/* service thread (a task posted by hub_jobs_done): fan-out of each applied
- * job, then its own completion (an HTTP answer...), in commit order. With a
- * NULL core (freed at shutdown) the jobs are only freed. */
+/* fan-out of one applied job, then its own completion (an HTTP answer...);
+ * with a NULL core (freed at shutdown, after every connection closed) the
+ * job is only completed and freed. The number of pushes. */
+static size_t finish_job(struct hub *h, struct gw_job *j)
+{
+	size_t n = 0;
+
+	if (h && j->result == 0) {
+		n = fanout(h, j);
+		metrics_observe(&gw_metrics.publish_to_send_seconds,
+				metrics_now_ns() - j->t_in_ns);
+	}
+	if (j->done)
+		j->done(j, j->done_arg);
+	writer_job_free(j);
+	return n;
+}
+
+/* service thread: works through the committed jobs, in commit order, up to
+ * budget pushes (0: all of them); asks for another turn when some are left */
+static void drain_jobs(struct hub *h, size_t budget)
+{
+	size_t pushes = 0;
+
+	while (h->pending && (!budget || pushes < budget)) {
+		struct gw_job *j = h->pending;
+
+		h->pending = j->next;
+		if (!h->pending)
+			h->pending_tail = &h->pending;
+		pushes += finish_job(h, j);
+	}
+	if (h->pending && h->wake)
+		h->wake(h->wake_arg);
+}
+
+/* service thread (a task posted by hub_jobs_done): the batch joins the
+ * committed jobs waiting for fan-out */
 static void finish_batch(void *ctx, void *arg)
 {
 	struct hub *h = ctx;
 	struct gw_job *j = arg;
 
-	while (j) {
-		struct gw_job *next = j->next;
-
-		if (h && j->result == 0) {
-			fanout(h, j);
-			metrics_observe(&gw_metrics.publish_to_send_seconds,
-					metrics_now_ns() - j->t_in_ns);
+	if (!h) {
+		while (j) {
+			struct gw_job *next = j->next;
+			finish_job(NULL, j);
+			j = next;
 		}
-		if (j->done)
-			j->done(j, h ? j->done_arg : NULL);
-		writer_job_free(j);
-		j = next;
+		return;
 	}
+	*h->pending_tail = j;
+	while (*h->pending_tail)
+		h->pending_tail = &(*h->pending_tail)->next;
 }
 
 void hub_jobs_done(void *hub, struct gw_job *batch)

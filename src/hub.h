@@ -47,6 +47,7 @@ struct gw_session {
 	struct reg_sub *subs;    /* this session's subscriptions */
 	struct gw_buf **q;       /* ring of payload refs; malloc'd */
 	unsigned qhead, qlen, qcap;
+	size_t qbytes;           /* payload bytes queued */
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
 	int close_code;          /* non-zero: close once WRITEABLE */
@@ -57,6 +58,9 @@ struct gw_session {
 	 * clock (unix seconds) reaches it; 0: none */
 	int64_t deadline;
 	void (*on_deadline)(struct gw_session *s);
+	/* the adapter's refill: called when the queue has been written empty
+	 * (a paged replay reads its next page there); NULL: none */
+	void (*on_drain)(struct gw_session *s);
 };
 
 /* how a frame enters a session's queue (hub_send) */
@@ -96,8 +100,12 @@ void hub_rpc(void *hub, struct gw_rpc *req);
 
 /* the core of a connection's context */
 struct hub *hub_of(struct lws *wsi);
-/* runs every posted task (finished jobs, RPC requests) */
+/* runs every posted task (finished jobs, RPC requests), then fans out the
+ * committed jobs up to a budget of pushes per loop turn (the rest wait for
+ * the next turn, which it asks for) */
 void hub_run(struct hub *h);
+/* the same without a budget: everything, at shutdown */
+void hub_run_all(struct hub *h);
 /* once a second: sessions whose deadline passed get on_deadline (their
  * deadline is cleared first; the callback may set a new one) */
 void hub_tick(struct hub *h);

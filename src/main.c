@@ -131,7 +131,7 @@ static int serve(int argc, char **argv)
 	if (bridge)
 		bridge_quiesce(bridge);
 	writer_stop(writer);   /* its last batches are posted to the core ... */
-	hub_run(hub);          /* ... which answers and fans them out here */
+	hub_run_all(hub);      /* ... which answers and fans them out here */
 	if (bridge) {
 		hub_set_broker(hub, NULL, NULL);   /* RPC requests still posted are dropped */
 		bridge_stop(bridge);

@@ -94,7 +94,7 @@ static const struct {
 	[Q_EV_OLDEST] = { "ev_oldest",
 		"SELECT min(seq) FROM events WHERE submission_id = ?1" },
 	[Q_EV_SINCE] = { "ev_since",
-		"SELECT seq, json FROM events WHERE submission_id = ?1"
+		"SELECT seq, json, type FROM events WHERE submission_id = ?1"
 		" AND seq > ?2 ORDER BY seq LIMIT ?3" },
 	[Q_REP_LOAD] = { "rep_load",
 		"SELECT kind, all_n, unknown, issues FROM reported_counts"
@@ -1272,7 +1272,8 @@ int store_events_since(struct store *s, const char *key, uint64_t since,
 		size_t len = (size_t)sqlite3_column_bytes(q, 1);
 
 		n++;
-		if (cb(arg, (uint64_t)sqlite3_column_int64(q, 0), json ? json : "", len))
+		if (cb(arg, (uint64_t)sqlite3_column_int64(q, 0), sqlite3_column_int(q, 2),
+		       json ? json : "", len))
 			break;
 	}
 	if (rc < 0)

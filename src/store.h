@@ -58,11 +58,12 @@ int store_prune_ids(struct store *s, int64_t before_ms);
  * Caller frees with proto_state_clear. */
 int store_get_state(struct store *s, const char *key, struct gw_state *st);
 
-typedef int (*store_event_cb)(void *arg, uint64_t seq, const char *json,
-			      size_t len);
+typedef int (*store_event_cb)(void *arg, uint64_t seq, int type,
+			      const char *json, size_t len);
 /*
  * any handle. Calls cb for each stored event of key with seq > since, in
- * order, at most limit of them (0: no limit); cb returning non-zero stops.
+ * order, at most limit of them (0: no limit), with its type (enum
+ * gw_pub_type) and JSON; cb returning non-zero stops.
  * *oldest gets the lowest seq still stored (0 when none). Returns the number
  * of events passed to cb, or GW_EINTERNAL.
  */

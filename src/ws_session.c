@@ -25,7 +25,6 @@
 #include "ws_session.h"
 
 #define GARBAGE_LIMIT 10     /* consecutive bad commands before we hang up */
-#define REPLAY_MAX 100000
 
 /* lws's per-session data of a WebSocket */
 struct ws_pss {
@@ -264,45 +263,97 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 
 /* ---- /ws commands ---- */
 
+/*
+ * Replays are read from the store a page at a time, the next page only when
+ * the session's queue has drained (hub's on_drain), so a client that asks
+ * for its whole history costs the event loop one page per turn and the
+ * memory of one page. While a subscription replays, fan-out leaves it alone:
+ * every committed event is in the store before its fan-out runs, so the
+ * pages catch up with everything, and once a page comes back short the
+ * subscription is live (fan-out skips what the pages already gave). Each
+ * page must continue the last one exactly (seq + 1): a gap (events pruned
+ * meanwhile) ends the replay with a snapshot, never a silent hole.
+ */
+#define REPLAY_PAGE 256
+
 struct replay {
 	struct ws_pss *p;
 	uint32_t filter;
-	uint64_t last;
+	uint64_t next;           /* the seq the next stored event must have */
+	int gap;
 	int failed;
 };
 
-/* service thread: one stored event during a replay */
-static int replay_one(void *arg, uint64_t seq, const char *json, size_t len)
+/* service thread: one stored event of a replay page */
+static int replay_one(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct replay *r = arg;
 	struct gw_buf *b;
 
-	r->last = seq;
-	if (r->filter) {
-		json_t *o = json_loadb(json, len, 0, NULL);
-		int type = proto_parse_type(json_string_value(json_object_get(o, "type")));
-		json_decref(o);
-		if (type >= 0 && !(r->filter & (1u << type)))
-			return 0;
-	}
-	b = gw_buf_new(json, len);
-	if (!b) {
-		r->failed = 1;
+	if (seq != r->next) {
+		r->gap = 1;
 		return 1;
 	}
-	if (hub_send(&r->p->s, b, HUB_REPLAY)) {
-		r->failed = 1;
+	r->next = seq + 1;
+	if (r->filter && type >= 0 && !(r->filter & (1u << type)))
+		return 0;
+	b = gw_buf_new(json, len);
+	if (!b || hub_send(&r->p->s, b, HUB_REPLAY)) {
 		gw_buf_unref(b);
+		r->failed = 1;
 		return 1;
 	}
 	gw_buf_unref(b);
 	return 0;
 }
 
-static int count_only(void *arg, uint64_t seq, const char *json, size_t len)
+/* the current state of sub's submission instead of (the rest of) a replay */
+static void replay_to_snapshot(struct ws_pss *p, struct reg_sub *sub, const char *key)
 {
-	(void)arg, (void)seq, (void)json, (void)len;
-	return 0;
+	struct gw_state st;
+
+	memset(&st, 0, sizeof(st));
+	sub->replaying = 0;
+	if (store_get_state(hub_store(p->s.hub), key, &st)) {
+		send_error(p, NULL, "unavailable", "the store cannot be read; subscribe again");
+		hub_leave(&p->s, sub);
+		return;
+	}
+	sub->last_seq = st.seq;
+	hub_send_str(&p->s, proto_encode_snapshot(&st, hub_epoch(p->s.hub)));
+	proto_state_clear(&st);
+}
+
+/* service thread: the next page of sub's replay */
+static void replay_page(struct ws_pss *p, struct reg_sub *sub)
+{
+	const char *key = registry_group_key(sub->group);
+	struct replay r = { p, sub->filter, sub->last_seq + 1, 0, 0 };
+	uint64_t oldest;
+	int n = store_events_since(hub_store(p->s.hub), key, sub->last_seq, REPLAY_PAGE,
+				   replay_one, &r, &oldest);
+
+	if (n < 0 || r.gap || r.failed) {
+		GW_DBG("%s: replay of %s for %s ends with a snapshot (%s)", __func__, key,
+		       p->s.ip, n < 0 ? "store error" : r.gap ? "events pruned" : "queue full");
+		replay_to_snapshot(p, sub, key);
+		return;
+	}
+	sub->last_seq = r.next - 1;
+	if (n < REPLAY_PAGE)
+		sub->replaying = 0;   /* caught up with the store: live from here */
+}
+
+/* the core's on_drain: the session's queue is empty; one more page */
+static void replay_more(struct gw_session *s)
+{
+	struct ws_pss *p = (struct ws_pss *)s;
+
+	for (struct reg_sub *sub = s->subs; sub; sub = sub->next)
+		if (sub->replaying) {
+			replay_page(p, sub);
+			return;
+		}
 }
 
 static int parse_filter(json_t *f, uint32_t *mask, char *reason, size_t len)
@@ -395,31 +446,23 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 	json_object_set_new(ack, "seq", json_integer((json_int_t)st.seq));
 	send_json(p, ack);
 
+	sub->last_seq = st.seq;
 	if (since && json_is_object(since) &&
 	    !strcmp(json_string_value(json_object_get(since, "epoch")), epoch)) {
 		uint64_t from = (uint64_t)json_integer_value(json_object_get(since, "seq"));
-		uint64_t oldest = 0;
-		struct replay r = { p, filter, from, 0 };
 
 		if (from == st.seq) {
 			replayed = 1;    /* nothing missed */
 		} else if (from < st.seq) {
-			/* only when every missed event is still stored */
-			int n = store_events_since(rs, key, from, 1,
-						   count_only, NULL, &oldest);
-			if (n >= 0 && oldest && oldest <= from + 1 &&
-			    store_events_since(rs, key, from, REPLAY_MAX,
-					       replay_one, &r, &oldest) >= 0 && !r.failed) {
-				replayed = 1;
-				/* events committed after the state read came in the replay too */
-				if (r.last > st.seq)
-					st.seq = r.last;
-			}
+			replayed = 1;    /* or a snapshot, if a page finds a gap */
+			sub->replaying = 1;
+			sub->last_seq = from;
+			p->s.on_drain = replay_more;
+			replay_page(p, sub);
 		}
 	}
 	if (!replayed)
 		hub_send_str(&p->s, proto_encode_snapshot(&st, epoch));
-	sub->last_seq = st.seq;
 	proto_state_clear(&st);
 }
 

@@ -723,15 +723,17 @@ static void test_too_many_kinds(void)
 struct evlist {
 	int n, stop_at;
 	uint64_t seq[32];
+	int type[32];
 	char json[32][32];
 };
 
-static int ev_cb(void *arg, uint64_t seq, const char *json, size_t len)
+static int ev_cb(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct evlist *e = arg;
 
 	if (e->n < 32) {
 		e->seq[e->n] = seq;
+		e->type[e->n] = type;
 		snprintf(e->json[e->n], sizeof(e->json[e->n]), "%.*s", (int)len, json);
 	}
 	e->n++;
@@ -776,6 +778,7 @@ static void test_events(void)
 	CHECK_EQ_INT(e.seq[2], 10);
 	CHECK_EQ_STR(e.json[0], "{\"seq\":8}");
 	CHECK_EQ_STR(e.json[2], "{\"seq\":10}");
+	CHECK_EQ_INT(e.type[0], GW_PUB_NOTIFICATION);
 
 	memset(&e, 0, sizeof(e));
 	CHECK_EQ_INT(store_events_since(s, "ev", 8, 0, ev_cb, &e, &oldest), 2);

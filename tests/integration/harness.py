@@ -325,9 +325,13 @@ class RawWS:
     what a library client will not do: send invalid or unmasked frames, or
     leave the server's close frame unanswered and keep reading."""
 
-    def __init__(self, gw, path, headers=None, timeout=10):
+    def __init__(self, gw, path, headers=None, timeout=10, rcvbuf=None):
         import base64
-        self.sock = socket.create_connection(("127.0.0.1", gw.port), timeout=timeout)
+        self.sock = socket.socket()
+        if rcvbuf:      # a small window: the server's writes back up soon
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", gw.port))
         key = base64.b64encode(os.urandom(16)).decode()
         extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
         self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
