@@ -36,7 +36,8 @@ static void wake(void *arg)
 /* a writer on a fresh database at path; NULL (reported) on failure */
 static struct writer *start(const char *path)
 {
-	struct writer_cfg cfg = { path, 1000, 1024, 3600000, wake, NULL };
+	struct writer_cfg cfg = { .db_path = path, .history = 1000, .batch = 1024,
+				  .dedup_window_ms = 3600000, .wake = wake };
 	struct writer *w;
 	char err[200];
 

@@ -85,6 +85,10 @@ static int serve(int argc, char **argv)
 	wcfg.history = (unsigned)cfg.history;
 	wcfg.batch = (unsigned)cfg.batch;
 	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
+	/* --retention 0 keeps everything; --retention-final only shortens it */
+	wcfg.retention_ms = (int64_t)cfg.retention * 1000;
+	if (cfg.retention && cfg.retention_final && cfg.retention_final < cfg.retention)
+		wcfg.retention_final_ms = (int64_t)cfg.retention_final * 1000;
 	wcfg.wake = server_wake;   /* a no-op until the lws context exists */
 	wcfg.wake_arg = &app;
 	if (writer_start(&wcfg, &app.writer, err, sizeof(err))) {
@@ -103,6 +107,13 @@ static int serve(int argc, char **argv)
 
 	GW_INFO("%s: statusgate %s ready; store %s (epoch %s)", __func__, GW_VERSION,
 		cfg.db, writer_epoch(app.writer));
+	if (cfg.retention)
+		GW_INFO("%s: retention: submissions go %lds after their last event (%lds once "
+			"final)", __func__, cfg.retention,
+			wcfg.retention_final_ms ? cfg.retention_final : cfg.retention);
+	else
+		GW_INFO("%s: retention off (--retention 0): the store keeps every submission",
+			__func__);
 	if (app.open_mode)
 		GW_WARN("%s: NO --auth-secret: any browser can watch any submission. "
 			"Set --auth-secret for production.", __func__);

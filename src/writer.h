@@ -8,6 +8,9 @@
  *     lws_cancel_service) for fan-out and HTTP responses;
  *   - to the broker thread through the ack sink, only after the commit, so a
  *     delivery is acknowledged only once its effect is durable.
+ * Between batches it does the store's housekeeping in small steps: retention
+ * (deleting old submissions and publish ids), incremental vacuum, and the
+ * store gauges of /metrics.
  */
 #ifndef GW_WRITER_H
 #define GW_WRITER_H
@@ -48,6 +51,11 @@ struct writer_cfg {
 	int64_t dedup_window_ms;
 	writer_wake_fn wake;     /* called after done jobs were queued */
 	void *wake_arg;
+	/* retention (store_retention_step); 0 turns a rule off */
+	int64_t retention_ms;    /* after the last event */
+	int64_t retention_final_ms; /* the same for Completed / final Error */
+	unsigned purge_rows;     /* rows per retention step (0: 1000) */
+	unsigned vacuum_pages;   /* pages per incremental vacuum step (0: 256) */
 };
 
 /* main thread: opens the store (creating and migrating it) and starts the

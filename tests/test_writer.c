@@ -92,7 +92,8 @@ static void free_jobs(struct gw_job **v, int n)
 
 static void test_results_and_acks(const char *db)
 {
-	struct writer_cfg cfg = { db, 1000, 64, 3600000, on_wake, NULL };
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .wake = on_wake };
 	struct writer *w;
 	char err[200];
 	char many[2048];
@@ -159,7 +160,8 @@ out:
 static void test_stop_drains(const char *db)
 {
 	enum { N = 500 };
-	struct writer_cfg cfg = { db, 10, 32, 3600000, NULL, NULL };
+	struct writer_cfg cfg = { .db_path = db, .history = 10, .batch = 32,
+				  .dedup_window_ms = 3600000 };
 	struct writer *w;
 	char err[200], json[128];
 	int count = 0, ordered = 1;
