@@ -1343,25 +1343,28 @@ int store_list_recent(struct store *s, unsigned limit, store_list_cb cb,
 
 /* ---- retention (writer thread; README "Store and retention") ---- */
 
-/* one detached submission's rows, at most *budget of them (a little more
- * when the last records carry many messages); 1 when the row itself is gone,
- * 0 when rows are left, <0 on error */
+/* One detached submission's rows, about *budget of them at most, table by
+ * table; 1 when the row itself is gone, 0 when rows are left, <0 on error.
+ * Records go with their messages (the cascade), so the records are taken in
+ * chunks sized by the rows per record seen so far; the first chunk is small
+ * because that size is not known yet. */
 static int purge_one(struct store *s, int64_t sub_id, int64_t *budget,
 		     struct store_purged *out)
 {
 	static const int steps[] = { Q_PURGE_RECS, Q_PURGE_MC, Q_PURGE_EVENTS };
+	int64_t per = 0, before;
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		int q = steps[i];
+		int q = steps[i], done = 0;
 
-		for (;;) {
-			/* records in chunks of 64, so their cascaded messages
-			 * cannot take the step far past its budget */
-			int64_t want = q == Q_PURGE_RECS && *budget > 64 ? 64 : *budget;
-			int64_t before = sqlite3_total_changes64(s->db), n, all;
+		while (!done && *budget > 0) {
+			int64_t want = *budget, n, all;
 
-			if (want <= 0)
-				return 0;
+			if (q == Q_PURGE_RECS) {
+				want = per ? *budget / per : 16;
+				want = want < 1 ? 1 : want > *budget ? *budget : want;
+			}
+			before = sqlite3_total_changes64(s->db);
 			if (q_use(s, q, __func__) < 0)
 				return GW_EINTERNAL;
 			b_int(s, q, 1, sub_id);
@@ -1372,19 +1375,22 @@ static int purge_one(struct store *s, int64_t sub_id, int64_t *budget,
 			all = sqlite3_total_changes64(s->db) - before;
 			*budget -= all;
 			out->rows += (uint64_t)all;
-			if (q == Q_PURGE_RECS)
+			if (q == Q_PURGE_RECS) {
 				s->delta[CNT_RECORDS] -= n;
-			else if (q == Q_PURGE_EVENTS)
+				if (n)
+					per = (all + n - 1) / n;
+			} else if (q == Q_PURGE_EVENTS) {
 				s->delta[CNT_EVENTS] -= n;
-			if (n < want)
-				break;    /* this table is done */
+			}
+			done = n < want;   /* the table has no more rows of it */
 		}
+		if (!done)
+			return 0;
 	}
 	if (*budget <= 0)
 		return 0;
 	/* what is left is small: kind counts and such, by the cascade */
-	int64_t before = sqlite3_total_changes64(s->db);
-
+	before = sqlite3_total_changes64(s->db);
 	if (q_use(s, Q_PURGE_SUB, __func__) < 0)
 		return GW_EINTERNAL;
 	b_int(s, Q_PURGE_SUB, 1, sub_id);
