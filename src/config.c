@@ -39,7 +39,7 @@ const struct gw_opt gw_serve_opts[] = {
 	  "certificate chain: serve https and wss (needs --tls-key)", 0, 0 },
 	{ "tls-key", GW_OPT_STR, OPT(tls_key), NULL, "PEM", "private key for --tls-cert", 0, 0 },
 	{ "amqp", GW_OPT_STR, OPT(amqp), NULL, "URL",
-	  "consume publishes from RabbitMQ: amqp://user:pass@host:port/vhost", 0, 0 },
+	  "consume publishes from RabbitMQ: amqp://user:pass@host:port/vhost (a cluster: several, comma-separated)", 0, 0 },
 	{ "amqp-exchange", GW_OPT_STR, OPT(amqp_exchange), "statusgate", "NAME",
 	  "exchange publishers send to", 0, 0 },
 	{ "amqp-exchange-type", GW_OPT_STR, OPT(amqp_exchange_type), "topic", "TYPE",
