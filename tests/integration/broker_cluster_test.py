@@ -22,7 +22,7 @@ import time
 import pika
 
 import rabbit
-from harness import Runner, metric, submission_state, wait_for
+from harness import Gateway, Runner, free_port, metric, submission_state, wait_for
 
 t = Runner()
 CLUSTER = None
@@ -188,6 +188,29 @@ def stream_through_a_lost_leader(key, a, b, watched, lose):
         print("%s: gateway %d: %d events, %d duplicates recognised" % (key, gw.port, len(ev), dup))
     print("%s: publishers resent %d messages after failures; %.1fs" %
           (key, sum(p.resent for p in pubs), time.time() - t0))
+
+
+@t.test
+def a_list_of_urls_is_tried_in_turn():
+    dead = "amqp://guest:guest@127.0.0.1:%d/" % free_port()   # nobody listens
+    with rabbit.CheckedGateway("--amqp", " %s , %s" % (dead, CLUSTER.nodes[1].url),
+                               "--instance", "ql", "--amqp-queue-type", "quorum") as gw:
+        gw.wait_ready(60)
+        assert "trying the next broker, 127.0.0.1:%d" % CLUSTER.nodes[1].port in gw.logs()
+        assert CLUSTER.queues()["statusgate.ingest.ql"]["type"] == "quorum"
+    # an unusable entry is refused at start, without echoing the password
+    r = Gateway("--amqp", CLUSTER.nodes[1].url + ",http://secret@x/")
+    r.start(wait=False)
+    assert r.proc.wait(10) != 0
+    assert "cannot parse URL number 2" in r.logs() and "secret" not in r.logs(), r.logs()
+    # a gateway on classic queues cannot share the broker with quorum ones:
+    # the dead-letter queue exists as quorum, the broker refuses the classic
+    # declaration, and /readyz says why (the gateway keeps retrying)
+    with rabbit.CheckedGateway("--amqp", CLUSTER.nodes[1].url, "--instance", "ql") as gw:
+        reason = wait_for(lambda: (lambda r: r[1] if r[0] == 503 and "x-queue-type" in
+                                   json.dumps(r[1]) else None)(gw.http("GET", "/readyz")),
+                          "the type conflict on /readyz", timeout=60, gw=gw)
+        print("classic over quorum:", reason)
 
 
 @t.test
