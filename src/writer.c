@@ -38,7 +38,7 @@ struct writer {
 	writer_ack_fn ack;
 	void *ack_arg;
 	/* writer thread only: what the current retention sweep deleted (logged
-	 * once when it ends), and whether a vacuum is under way */
+	 * once when it ends), and whether a vacuum is under way (housekeeping) */
 	struct { unsigned submissions; uint64_t ids, rows; } swept;
 	int vacuuming;
 };
@@ -180,13 +180,27 @@ static void update_gauges(struct writer *w)
  * of incremental vacuum. Each is one short transaction, so a publish that
  * arrives meanwhile waits for at most one step. Returns 1 when work is left:
  * the loop then takes the next batch (if any) and comes straight back.
+ *
+ * Vacuum starts when a sweep ends with at least VACUUM_MIN_BYTES free in the
+ * file and goes on until nothing is free: the few pages that ordinary event
+ * pruning frees are reused by the next events and not worth moving.
  */
+#define VACUUM_MIN_BYTES (1 << 20)
+
 static int housekeeping(struct writer *w, int64_t now)
 {
 	struct store_retention r;
 	struct store_purged out;
+	struct store_stats st;
 	int rc;
 
+	if (w->vacuuming) {
+		rc = store_vacuum_step(w->store, w->cfg.vacuum_pages ? w->cfg.vacuum_pages : 256);
+		w->vacuuming = rc > 0;
+		if (rc <= 0)
+			update_gauges(w);
+		return w->vacuuming;
+	}
 	memset(&r, 0, sizeof(r));
 	if (w->cfg.retention_ms > 0)
 		r.cutoff_ms = now - w->cfg.retention_ms;
@@ -201,7 +215,7 @@ static int housekeeping(struct writer *w, int64_t now)
 		GW_WARN("%s: retention step failed; retrying in a second", __func__);
 		return 0;
 	}
-	if (out.submissions || out.rows) {
+	if (out.rows) {
 		GW_ADD(retention_deleted, out.submissions);
 		GW_ADD(retention_rows, out.rows);
 		w->swept.submissions += out.submissions;
@@ -211,19 +225,17 @@ static int housekeeping(struct writer *w, int64_t now)
 	}
 	if (rc > 0)
 		return 1;
-	if (w->swept.rows) {   /* a sweep just ended: one line for all of it */
-		GW_INFO("%s: retention deleted %u submissions and %llu publish ids "
-			"(%llu rows)", __func__, w->swept.submissions,
-			(unsigned long long)w->swept.ids, (unsigned long long)w->swept.rows);
-		memset(&w->swept, 0, sizeof(w->swept));
-	}
-	rc = store_vacuum_step(w->store, w->cfg.vacuum_pages ? w->cfg.vacuum_pages : 256);
-	if (rc < 0)
+	if (!w->swept.rows)
 		return 0;
-	if (rc == 0 && w->vacuuming)
-		update_gauges(w);
-	w->vacuuming = rc > 0;
-	return rc > 0;
+	/* a sweep just ended: one line for all of it (publish ids age out all
+	 * the time, so a sweep of ids alone is not worth an info line) */
+	gw_log(w->swept.submissions ? GW_LOG_INFO : GW_LOG_DEBUG,
+	       "%s: retention deleted %u submissions and %llu publish ids (%llu rows)",
+	       __func__, w->swept.submissions, (unsigned long long)w->swept.ids,
+	       (unsigned long long)w->swept.rows);
+	memset(&w->swept, 0, sizeof(w->swept));
+	w->vacuuming = store_stats(w->store, &st) == 0 && st.free_bytes >= VACUUM_MIN_BYTES;
+	return w->vacuuming;
 }
 
 static void *writer_main(void *arg)

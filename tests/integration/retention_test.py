@@ -94,12 +94,19 @@ async def test_old_submission_gone_with_everything():
         assert before["submissions"] == 0 and before["bytes"] > 0, before
         assert gw.publish(records("ret-a", "animal", ["a%d" % i for i in range(200)]))[0] == 200
         assert gw.publish(validation("ret-a", [("animal", "a1", "Error", [("bad", "dob")])]))[0] == 200
+        # a few megabytes of sample results, so that there is space to give back
+        for part in range(4):
+            assert gw.publish(validation("ret-a", [
+                ("sample", "s%d-%d" % (part, i), "Warning",
+                 [("odd value %d: %s" % (i, "x" * 300), "col%d" % (i % 7))])
+                for i in range(1000)]))[0] == 200
         assert gw.publish(status("ret-a", "Loaded", "in progress"))[0] == 200
         t_last = time.time()
         assert submission_state(gw, "ret-a")["summary"]["animal"]["all"] == 200
-        g = wait_for(lambda: (lambda x: x if x["records"] == 200 else None)(store_gauges(gw)),
+        g = wait_for(lambda: (lambda x: x if x["records"] == 4200 else None)(store_gauges(gw)),
                      "the store gauges to count the publishes", timeout=10, gw=gw)
-        assert g["submissions"] == 1 and g["events"] == 3, g
+        assert g["submissions"] == 1 and g["events"] == 7, g
+        assert g["bytes"] > before["bytes"] + 2e6, (before, g)
         deleted0 = metric(gw, "statusgate_retention_deleted_total")
 
         wait_for(lambda: submission_state(gw, "ret-a") is None, "ret-a to be deleted",
@@ -112,14 +119,19 @@ async def test_old_submission_gone_with_everything():
             store_gauges(gw)), "the gauges to drop to zero", timeout=10, gw=gw)
         assert g["submissions"] == 0, g
         assert metric(gw, "statusgate_retention_deleted_total") == deleted0 + 1
-        assert metric(gw, "statusgate_retention_rows_deleted_total") >= 1 + 200 + 1 + 3
+        assert metric(gw, "statusgate_retention_rows_deleted_total") >= 1 + 4200 + 4001 + 7
+        # the freed pages went back to the file system (a new store is
+        # incremental-vacuum): the file is about as small as it started
+        g = wait_for(lambda: (lambda x: x if x["bytes"] < before["bytes"] + 1e6 and
+                              metric(gw, "statusgate_store_free_bytes") == 0 else None)(
+                                  store_gauges(gw)), "the file to shrink", timeout=30, gw=gw)
         assert "retention deleted 1 submissions" in gw.logs()
 
         # a publish to the key starts it anew: a fresh submission
         assert gw.publish(status("ret-a", "Waiting", "again"))[0] == 200
         doc = submission_state(gw, "ret-a")
         assert doc["status"] == "Waiting" and doc["summary"].get("animal") is None, doc
-        assert doc["seq"] == 5, doc   # the old history ended at 3, 4 is skipped
+        assert doc["seq"] == 9, doc   # the old history ended at 7, 8 is skipped
 
 
 @run.test
