@@ -24,6 +24,14 @@
  * Each store_apply runs in its own SAVEPOINT inside the writer's batch
  * transaction (store_begin/store_commit), so a failed publish leaves nothing
  * behind and the batch goes on.
+ *
+ * Row counts for /metrics are never counted: every statement that adds or
+ * removes submissions, records or events notes the change in s->delta, and
+ * cnt_flush writes it to the counters table (003) in the same savepoint or
+ * transaction, so a rollback undoes both. Retention (store_retention_step)
+ * detaches an expired submission in one UPDATE, which also raises the seq
+ * floor new submissions start from, and purges its rows in later steps of
+ * bounded size, each an index range at the front of what is left.
  */
 #include "store.h"
 
@@ -64,7 +72,7 @@ enum {
 	Q_EV_INSERT, Q_EV_PRUNE,
 	Q_CNT_ADD, Q_CNT_FLOOR,
 	Q_RET_EXPIRED, Q_RET_EXPIRED_FINAL, Q_RET_DETACH, Q_RET_DETACHED,
-	Q_PURGE_RECS, Q_PURGE_MC, Q_PURGE_EVENTS, Q_PURGE_SUB,
+	Q_PURGE_RECS, Q_PURGE_MC_EDGE, Q_PURGE_MC_UPTO, Q_PURGE_EVENTS, Q_PURGE_SUB,
 	Q_COUNT
 };
 
@@ -206,10 +214,14 @@ static const struct {
 	[Q_PURGE_RECS] = { "purge_recs",
 		"DELETE FROM records WHERE id IN (SELECT id FROM records"
 		" WHERE submission_id = ?1 LIMIT ?2)" },
-	[Q_PURGE_MC] = { "purge_mc",
-		"DELETE FROM message_counts WHERE (submission_id, kind, text, col) IN"
-		" (SELECT submission_id, kind, text, col FROM message_counts"
-		" WHERE submission_id = ?1 LIMIT ?2)" },
+	/* message_counts has no rowid: the ?2-th key (0-based) of the range,
+	 * then everything up to it, both walks of the primary key */
+	[Q_PURGE_MC_EDGE] = { "purge_mc_edge",
+		"SELECT kind, text, col FROM message_counts WHERE submission_id = ?1"
+		" ORDER BY kind, text, col LIMIT 1 OFFSET ?2" },
+	[Q_PURGE_MC_UPTO] = { "purge_mc_upto",
+		"DELETE FROM message_counts WHERE submission_id = ?1"
+		" AND (kind, text, col) <= (?2, ?3, ?4)" },
 	[Q_PURGE_EVENTS] = { "purge_events",
 		"DELETE FROM events WHERE id IN (SELECT id FROM events"
 		" WHERE submission_id = ?1 LIMIT ?2)" },
@@ -1343,6 +1355,50 @@ int store_list_recent(struct store *s, unsigned limit, store_list_cb cb,
 
 /* ---- retention (writer thread; README "Store and retention") ---- */
 
+/* The first want message_counts rows of a submission (fewer when it has
+ * fewer); 0 or GW_EINTERNAL, sqlite3_changes() tells how many went. */
+static int purge_mc(struct store *s, int64_t sub_id, int64_t want)
+{
+	sqlite3_stmt *edge = s->q[Q_PURGE_MC_EDGE];
+	sqlite3_value *v[3] = { NULL, NULL, NULL };
+	int rc;
+
+	if (q_use(s, Q_PURGE_MC_EDGE, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_PURGE_MC_EDGE, 1, sub_id);
+	b_int(s, Q_PURGE_MC_EDGE, 2, want - 1);
+	if ((rc = q_step(s, Q_PURGE_MC_EDGE, __func__)) < 0)
+		return rc;
+	if (rc == SQLITE_ROW) {
+		for (int i = 0; i < 3; i++)
+			v[i] = sqlite3_value_dup(sqlite3_column_value(edge, i));
+	}
+	sqlite3_reset(edge);
+	if (rc == SQLITE_ROW && (!v[0] || !v[1] || !v[2])) {
+		rc = fail_msg(s, GW_EINTERNAL, __func__, "out of memory");
+		goto out;
+	}
+	if (q_use(s, Q_PURGE_MC_UPTO, __func__) < 0) {
+		rc = GW_EINTERNAL;
+		goto out;
+	}
+	/* no edge: fewer than want rows, so all of them (a NULL bound would
+	 * match nothing: use the largest possible key instead, X'' > any text) */
+	b_int(s, Q_PURGE_MC_UPTO, 1, sub_id);
+	for (int i = 0; i < 3; i++) {
+		int brc = v[i] ? sqlite3_bind_value(s->q[Q_PURGE_MC_UPTO], i + 2, v[i])
+			       : sqlite3_bind_zeroblob(s->q[Q_PURGE_MC_UPTO], i + 2, 0);
+
+		if (brc != SQLITE_OK && s->bind_rc == SQLITE_OK)
+			s->bind_rc = brc;
+	}
+	rc = q_exec(s, Q_PURGE_MC_UPTO, __func__);
+out:
+	for (int i = 0; i < 3; i++)
+		sqlite3_value_free(v[i]);
+	return rc;
+}
+
 /* One detached submission's rows, about *budget of them at most, table by
  * table; 1 when the row itself is gone, 0 when rows are left, <0 on error.
  * Records go with their messages (the cascade), so the records are taken in
@@ -1351,7 +1407,7 @@ int store_list_recent(struct store *s, unsigned limit, store_list_cb cb,
 static int purge_one(struct store *s, int64_t sub_id, int64_t *budget,
 		     struct store_purged *out)
 {
-	static const int steps[] = { Q_PURGE_RECS, Q_PURGE_MC, Q_PURGE_EVENTS };
+	static const int steps[] = { Q_PURGE_RECS, Q_PURGE_MC_UPTO, Q_PURGE_EVENTS };
 	int64_t per = 0, before;
 
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -1365,12 +1421,17 @@ static int purge_one(struct store *s, int64_t sub_id, int64_t *budget,
 				want = want < 1 ? 1 : want > *budget ? *budget : want;
 			}
 			before = sqlite3_total_changes64(s->db);
-			if (q_use(s, q, __func__) < 0)
-				return GW_EINTERNAL;
-			b_int(s, q, 1, sub_id);
-			b_int(s, q, 2, want);
-			if (q_exec(s, q, __func__) < 0)
-				return GW_EINTERNAL;
+			if (q == Q_PURGE_MC_UPTO) {
+				if (purge_mc(s, sub_id, want) < 0)
+					return GW_EINTERNAL;
+			} else {
+				if (q_use(s, q, __func__) < 0)
+					return GW_EINTERNAL;
+				b_int(s, q, 1, sub_id);
+				b_int(s, q, 2, want);
+				if (q_exec(s, q, __func__) < 0)
+					return GW_EINTERNAL;
+			}
 			n = sqlite3_changes64(s->db);
 			all = sqlite3_total_changes64(s->db) - before;
 			*budget -= all;
@@ -1423,7 +1484,7 @@ static int find_detached(struct store *s, int64_t *id)
 static int find_expired(struct store *s, int q, int64_t cutoff, int max,
 			int64_t *ids, int64_t *seqs)
 {
-	int rc, n = 0;
+	int rc = SQLITE_DONE, n = 0;
 
 	if (q_use(s, q, __func__) < 0)
 		return GW_EINTERNAL;

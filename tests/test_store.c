@@ -1119,7 +1119,7 @@ static int64_t count_rows(const char *path, const char *sql)
 /* kind, text and name strings of the big submission (they must outlive the
  * publish that points at them) */
 static char big_names[600][16];
-static char big_texts[50][24];
+static char big_texts[300][24];
 
 static void test_retention_purge(void)
 {
@@ -1142,15 +1142,16 @@ static void test_retention_purge(void)
 		return;
 	}
 	memset(&st, 0, sizeof(st));
-	/* "big": 600 records in two kinds, each with one message of 50 texts,
-	 * and 40 events; "keep": recent, must not lose a row */
+	/* "big": 600 records in two kinds, each with one message of 300 texts
+	 * (300 message counts: more than one step takes), and 40 events;
+	 * "keep": recent, must not lose a row */
 	pub_init(&p, GW_PUB_VALIDATION, "big");
 	for (int i = 0; i < RECS; i++) {
 		snprintf(big_names[i], sizeof(big_names[i]), "r%04d", i);
-		if (i < 50)
+		if (i < 300)
 			snprintf(big_texts[i], sizeof(big_texts[i]), "problem %d", i);
 		pub_rec(&p, i % 2 ? "animal" : "sample", big_names[i], GW_RES_ERROR);
-		pub_msg(&p, big_texts[i % 50], "col");
+		pub_msg(&p, big_texts[i % 300], "col");
 	}
 	publish_at(s, &p, t0);
 	for (int i = 1; i < EVENTS; i++)
@@ -1163,6 +1164,7 @@ static void test_retention_purge(void)
 	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM records"), RECS + 2);
 	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM record_messages"), RECS);
 	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM events"), EVENTS + 1);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM message_counts"), 300);
 
 	/* the first step detaches "big": gone for readers and for the list at
 	 * once, while its rows are still there */
@@ -1194,7 +1196,7 @@ static void test_retention_purge(void)
 	CHECK_EQ_INT(rc, 0);
 	/* records + messages + message counts (each text is of one kind) +
 	 * events + kind counts + the row */
-	CHECK_EQ_INT(rows, RECS + RECS + 50 + EVENTS + 2 + 1);
+	CHECK_EQ_INT(rows, RECS + RECS + 300 + EVENTS + 2 + 1);
 	CHECK(steps >= (int)(rows / (MAX_ROWS + 1 + GW_MAX_KINDS)));
 	CHECK(steps > 5);
 
