@@ -2,7 +2,8 @@
  * The RabbitMQ bridge (see bridge.h). One broker thread owns the
  * rabbitmq-c connection, with two channels: 1 consumes the durable ingest
  * queue with a prefetch window and manual acks, 2 consumes the RPC queue
- * (auto-ack) and publishes the answers, so RPC deliveries never take delivery
+ * (a small prefetch window, each request acknowledged once its answer is
+ * published) and publishes the answers, so RPC deliveries never take delivery
  * tags of the ingest channel and ack coalescing stays simple.
  *
  * Waiting: the thread sleeps in poll() on the AMQP socket and an eventfd. The
@@ -66,6 +67,7 @@
 
 #define CH_INGEST 1
 #define CH_RPC 2
+#define RPC_PREFETCH 64          /* RPC requests being answered at once */
 #define TAG_BITS 48
 #define TAG_MASK ((UINT64_C(1) << TAG_BITS) - 1)
 #define GEN_MASK 0xffffu
@@ -83,6 +85,7 @@ struct ack_rec {
 /* an RPC answer waiting to be published by the broker thread */
 struct rpc_out {
 	struct rpc_out *next;
+	uint64_t cookie;         /* gen << 48 | delivery tag of the request */
 	char *reply_to;          /* malloc'd */
 	char *corr_id;           /* malloc'd or NULL */
 	char *body;              /* malloc'd JSON text, or NULL until answered */
@@ -432,8 +435,13 @@ static int bridge_connect(struct bridge *b)
 	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "basic.consume"))
 		return -1;
 	b->ctag = amqp_bytes_malloc_dup(ok->consumer_tag);
+	/* requests are acknowledged once answered, at most RPC_PREFETCH at a
+	 * time: a flood of them waits in the broker, not in our memory */
+	amqp_basic_qos(b->conn, CH_RPC, 0, RPC_PREFETCH, 0);
+	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "basic.qos (rpc)"))
+		return -1;
 	amqp_basic_consume(b->conn, CH_RPC, amqp_cstring_bytes(c->amqp_rpc_queue),
-			   amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+			   amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "basic.consume (rpc)"))
 		return -1;
 	return 0;
@@ -520,6 +528,10 @@ static int flush_replies(struct bridge *b)
 			rc = amqp_basic_publish(b->conn, CH_RPC, amqp_empty_bytes,
 						amqp_cstring_bytes(o->reply_to), 0, 0, &p,
 						amqp_cstring_bytes(o->body));
+			/* a request of an earlier connection was redelivered
+			 * already: its tag means nothing on this one */
+			if (!rc && (o->cookie >> TAG_BITS) == b->gen)
+				rc = amqp_basic_ack(b->conn, CH_RPC, o->cookie & TAG_MASK, 0);
 		}
 		rpc_out_free(o);
 	}
@@ -615,7 +627,7 @@ static int on_delivery(struct bridge *b, amqp_envelope_t *env)
 	if (rc != GW_OK) {
 		GW_INC(publishes[GW_SRC_AMQP][GW_OUT_INVALID]);
 		GW_INC(dead_lettered);
-		GW_WARN("%s: delivery %llu (routing key %.*s) dead-lettered: %s: %s", __func__,
+		GW_WARN_RL("%s: delivery %llu (routing key %.*s) dead-lettered: %s: %s", __func__,
 			(unsigned long long)tag, (int)env->routing_key.len,
 			(char *)env->routing_key.bytes, proto_err_name(rc), err);
 		return amqp_status_check(b, amqp_basic_reject(b->conn, CH_INGEST, tag, 0),
@@ -664,10 +676,13 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	const char *method, *key, *detail = NULL;
 
 	if (!(p->_flags & AMQP_BASIC_REPLY_TO_FLAG) || !p->reply_to.len) {
-		GW_WARN("%s: RPC request without reply_to dropped", __func__);
+		GW_WARN_RL("%s: RPC request without reply_to dropped", __func__);
+		amqp_basic_reject(b->conn, CH_RPC, env->delivery_tag, 0);
 		return;
 	}
 	o = calloc(1, sizeof(*o));
+	if (o)
+		o->cookie = ((uint64_t)b->gen << TAG_BITS) | (env->delivery_tag & TAG_MASK);
 	if (!o || !(o->reply_to = bytes_dup(p->reply_to)) ||
 	    ((p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG) &&
 	     !(o->corr_id = bytes_dup(p->correlation_id))))
@@ -707,6 +722,7 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	return;
 oom:
 	GW_ERR("%s: out of memory; RPC request dropped", __func__);
+	amqp_basic_reject(b->conn, CH_RPC, env->delivery_tag, 0);
 	json_decref(req);
 	free(q);
 	rpc_out_free(o);

@@ -217,7 +217,7 @@ static int refuse_publish(struct lws *wsi, struct http_pss *h, int status,
 	char peer[GW_ADDR_MAX];
 
 	conn_client(wsi, hub_cfg(hub_of(wsi))->proxy_nets, peer, sizeof(peer));
-	GW_WARN("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
+	GW_WARN_RL("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
 	GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
 	return reply_error(wsi, h, status, error, detail);
 }

@@ -392,7 +392,7 @@ static void lagging(struct gw_session *s)
 {
 	GW_INC(drops);
 	GW_INC(lagging_closes);
-	GW_WARN("%s: %s is not reading (%u frames queued); closing it with 1013",
+	GW_WARN_RL("%s: %s is not reading (%u frames queued); closing it with 1013",
 		__func__, s->ip, s->qlen);
 	queue_clear(s);
 	if (s->mux) {

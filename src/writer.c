@@ -152,7 +152,7 @@ static void run_batch(struct writer *w, struct gw_job *batch)
 			  j->result == GW_EINTERNAL ? GW_OUT_FAILED : GW_OUT_INVALID;
 		GW_INC(publishes[j->source][out]);
 		if (j->result < 0)
-			GW_WARN("%s: publish to %s refused: %s", __func__, j->key, j->err);
+			GW_WARN_RL("%s: publish to %s refused: %s", __func__, j->key, j->err);
 		if (j->committed)
 			j->committed(j, j->committed_arg);
 	}

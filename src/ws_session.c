@@ -25,12 +25,22 @@
 #include "ws_session.h"
 
 #define GARBAGE_LIMIT 10     /* consecutive bad commands before we hang up */
+#define LEGACY_INFLIGHT 64   /* publishes of one legacy socket not yet committed */
+
+/* publishes of a legacy socket still on their way through the writer;
+ * shared by the session and its jobs, freed by whichever lets go last (a
+ * job's done callback may run after its socket closed) */
+struct inflight {
+	unsigned n;
+	int open;                /* the session still holds it */
+};
 
 /* lws's per-session data of a WebSocket */
 struct ws_pss {
 	struct gw_session s;     /* the core's part; first */
 	char key[GW_KEY_MAX + 1];/* legacy: the watched submission */
 	int publisher;           /* legacy socket of a trusted publisher (auth_trusted_publisher) */
+	struct inflight *inflight; /* malloc'd on its first publish */
 	struct gw_claims *claims;/* NULL: open mode; freed at close */
 	unsigned char *rx;       /* reassembly of a fragmented message */
 	size_t rxlen;
@@ -130,7 +140,7 @@ int ws_confirm_upgrade(struct lws *wsi)
 		return 0;
 	GW_INC(ws_refused);
 	conn_client(wsi, hub_cfg(h)->proxy_nets, peer, sizeof(peer));
-	GW_WARN("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
+	GW_WARN_RL("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
 	return conn_refuse(wsi, st, conn_status_error(st), why);
 }
 
@@ -190,6 +200,7 @@ static int on_established(struct ws_pss *p, struct lws *wsi)
 	mux = legacy_key(path, p->key) != 0;
 	conn_client(wsi, cfg->proxy_nets, ip, sizeof(ip));
 	p->publisher = 0;
+	p->inflight = NULL;
 	p->claims = NULL;
 	p->rx = NULL;
 	p->rxlen = 0;
@@ -220,6 +231,12 @@ static void on_closed(struct ws_pss *p)
 	if (!p->s.hub)
 		return;   /* never established */
 	hub_session_close(&p->s);
+	if (p->inflight) {
+		p->inflight->open = 0;
+		if (!p->inflight->n)
+			free(p->inflight);
+		p->inflight = NULL;
+	}
 	free(p->rx);
 	p->rx = NULL;
 	auth_claims_free(p->claims);
@@ -227,6 +244,16 @@ static void on_closed(struct ws_pss *p)
 }
 
 /* ---- legacy socket: publishes from a trusted publisher ---- */
+
+/* service thread (a legacy job's done callback): one fewer in flight */
+static void legacy_done(struct gw_job *job, void *arg)
+{
+	struct inflight *f = arg;
+
+	(void)job;
+	if (--f->n == 0 && !f->open)
+		free(f);
+}
 
 static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 {
@@ -236,21 +263,35 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 	int r;
 
 	if (!p->publisher) {
-		GW_WARN("%s: %s sent a frame on the legacy socket of %s but is not a trusted publisher; closing",
+		GW_WARN_RL("%s: %s sent a frame on the legacy socket of %s but is not a trusted publisher; closing",
 			__func__, p->s.ip, p->key);
 		hub_close_soon(&p->s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 			       "publishing needs a publish token or a --publish-networks peer");
+		return;
+	}
+	if (!p->inflight && !(p->inflight = calloc(1, sizeof(*p->inflight))))
+		return;
+	p->inflight->open = 1;
+	if (p->inflight->n >= LEGACY_INFLIGHT) {
+		GW_WARN_RL("%s: %s has %u publishes on %s in flight; closing it with 1013",
+			   __func__, p->s.ip, p->inflight->n, p->key);
+		json_t *e = json_pack("{s:s, s:s}", "error", "too_many", "detail",
+				      "too many publishes in flight on this socket; try again later");
+		if (e)
+			send_json(p, e);
+		hub_close_soon(&p->s, 1013, "too many publishes in flight");
 		return;
 	}
 	job = writer_job_new(GW_SRC_WS, 0);
 	if (!job)
 		return;
 	/* no answer on this socket: failures are logged by the writer and the
-	 * sender sees its own event arrive (it is a member) */
+	 * sender sees its own event arrive (it is a member); the done callback
+	 * only counts it out */
 	r = proto_decode_legacy(msg, len, (size_t)hub_cfg(h)->max_publish, p->key,
 				&job->pub, err, sizeof(err));
 	if (r) {
-		GW_WARN("%s: refused a publish from %s on %s: %s", __func__, p->s.ip, p->key, err);
+		GW_WARN_RL("%s: refused a publish from %s on %s: %s", __func__, p->s.ip, p->key, err);
 		GW_INC(publishes[GW_SRC_WS][GW_OUT_INVALID]);
 		json_t *e = json_pack("{s:s, s:s}", "error", proto_err_name(r), "detail", err);
 		if (e)
@@ -258,6 +299,9 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 		writer_job_free(job);
 		return;
 	}
+	job->done = legacy_done;
+	job->done_arg = p->inflight;
+	p->inflight->n++;
 	writer_submit(hub_writer(h), job);
 }
 
@@ -558,7 +602,7 @@ static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t 
 	if (p->rx_oversize) {
 		char reason[96];
 		snprintf(reason, sizeof(reason), "message over the %zu byte limit", max);
-		GW_WARN("%s: %s sent an oversize message", __func__, p->s.ip);
+		GW_WARN_RL("%s: %s sent an oversize message", __func__, p->s.ip);
 		if (p->s.mux) {
 			send_error(p, NULL, "too_large", reason);
 			if (++p->garbage >= GARBAGE_LIMIT)

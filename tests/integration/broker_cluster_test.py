@@ -22,7 +22,7 @@ import time
 import pika
 
 import rabbit
-from harness import Gateway, Runner, free_port, metric, submission_state, wait_for
+from harness import Gateway, Runner, all_events, free_port, metric, submission_state, wait_for
 
 t = Runner()
 CLUSTER = None
@@ -107,9 +107,7 @@ def quorum_gateway(instance, first):
 
 
 def events_of(gw, key):
-    st, body = gw.http("GET", "/api/v1/submissions/%s/events?since=0" % key, timeout=30)
-    assert st == 200, (st, body)
-    return body["events"]
+    return all_events(gw, key)
 
 
 def amqp_channel(node):

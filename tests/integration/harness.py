@@ -310,6 +310,20 @@ def submission_state(gw, key):
     return body if st == 200 else None
 
 
+def all_events(gw, key, since=0):
+    """Every stored event of key after since, read page by page (GET
+    .../events answers at most ?limit=, 1000, per call)."""
+    events = []
+    while True:
+        st, body = gw.http("GET", "/api/v1/submissions/%s/events?since=%d&limit=1000"
+                           % (key, since), timeout=30)
+        assert st == 200, (st, body)
+        events += body["events"]
+        if not body["more"]:
+            return events
+        since = body["next"]
+
+
 def metric(gw, name):
     """The value of a /metrics sample: name alone or name{labels...}."""
     st, text = gw.http("GET", "/metrics")
