@@ -281,6 +281,11 @@ def a_flood_of_frames_from_one_publisher_is_bounded():
             assert code == 1013, code
         finally:
             ws.close()
+        # what got in before the refusal is committed (the writer may still
+        # be at it when the socket closes)
+        from harness import wait_for
+        wait_for(lambda: (gw.http("GET", "/api/v1/submissions/flood")[1].get("seq") or 0) >= 64,
+                 "the accepted publishes committed", timeout=30, gw=gw)
         st, body = gw.http("GET", "/api/v1/submissions/flood")
         assert st == 200 and 64 <= body["seq"] < n, (st, body)
         ok(gw, status("flood", "Ready", "still served"))
