@@ -76,6 +76,8 @@ const struct gw_opt gw_serve_opts[] = {
 	  "largest publish body (HTTP or AMQP)", 256, 268435456 },
 	{ "send-queue", GW_OPT_INT, OPT(send_queue), "1024", "FRAMES",
 	  "frames queued per connection before it is closed as lagging", 4, 1000000 },
+	{ "ping-interval", GW_OPT_INT, OPT(ping_interval), "30", "SECONDS",
+	  "ping a WebSocket silent this long; drop it when silent twice as long", 1, 3600 },
 	{ "send-queue-bytes", GW_OPT_INT, OPT(send_queue_bytes), "4194304", "BYTES",
 	  "bytes queued per connection before it is closed as lagging", 65536, 1073741824 },
 	{ "history", GW_OPT_INT, OPT(history), "1000", "N",

@@ -73,6 +73,7 @@ struct gw_config {
 	long max_publish;
 	long send_queue;
 	long send_queue_bytes;
+	long ping_interval;
 	long history;
 	long dedup_window;
 	long batch;

@@ -41,6 +41,18 @@
  * frame bound by this much */
 #define REPLAY_SLACK 512
 #define FORCE_SLACK 4096     /* replies beyond the bounds: one rx buffer of commands */
+/*
+ * lws 4.1 writes a close frame for lws_write(..., 4): the value its private
+ * LWS_WRITE_CLOSE has (lib/roles/ws/private-lib-roles-ws.h), which the
+ * public header leaves out ("handled by lws_close_reason"). Used only to
+ * close every connection at once at shutdown (hub_writeable); the Debian 12
+ * package (4.1.6) is the one the build and the image pin.
+ */
+#if LWS_LIBRARY_VERSION_MAJOR != 4 || LWS_LIBRARY_VERSION_MINOR != 1
+#error "check GW_LWS_WRITE_CLOSE against this libwebsockets' private LWS_WRITE_CLOSE"
+#endif
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 /* fan-out pushes per loop turn: past it, the rest of the committed jobs
  * wait for the next turn, so reads, handshakes and answers are not starved
  * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
@@ -145,18 +157,55 @@ void hub_run_all(struct hub *h)
 	drain_jobs(h, 0);
 }
 
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+void hub_seen(struct gw_session *s)
+{
+	s->seen = mono_s();
+	s->pinged = 0;
+}
+
 void hub_tick(struct hub *h)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = (int64_t)time(NULL), mono = mono_s();
+	int64_t ping = h->cfg->ping_interval;
 	struct gw_session *s, *next;
 
-	/* a walk of every session once a second: a compare each, cheaper than
-	 * keeping a heap up to date on every connect and close */
+	/* a walk of every session once a second: a few compares each, cheaper
+	 * than keeping a timer structure up to date on every connect, close and
+	 * frame received (lws 4.1's sorted timer list is what made ten thousand
+	 * connections quadratic) */
 	for (s = h->sessions; s; s = next) {
-		next = s->next;   /* the callback may close s, not unlink it */
+		next = s->next;   /* the callbacks may close s, not unlink it */
 		if (s->deadline && s->deadline <= now && s->on_deadline) {
 			s->deadline = 0;
 			s->on_deadline(s);
+		}
+		/* the drops below close at once (LWS_TO_KILL_SYNC: we are not
+		 * inside a callback of that connection); lws 4.1's asynchronous
+		 * kill waits for its own timer, which its libev glue fires late.
+		 * Closing s unlinks it; next stays valid. */
+		if (s->close_code && !s->output_closed && mono >= s->close_by) {
+			s->close_by = INT64_MAX;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+			continue;
+		}
+		if (s->output_closed || s->close_code)
+			continue;
+		if (mono - s->seen >= 2 * ping) {
+			GW_DBG("%s: %s said nothing for %llds, not even to a ping; dropping it",
+			       __func__, s->ip, (long long)(2 * ping));
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+		} else if (mono - s->seen >= ping && !s->pinged) {
+			s->pinged = 1;
+			s->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
 		}
 	}
 }
@@ -252,6 +301,7 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->mux = mux;
+	s->seen = mono_s();
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	if (iplimit_add(&h->ips, s->ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
@@ -338,8 +388,10 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason)
 		lws_rx_flow_control(s->wsi, 1);
 	}
 	lws_callback_on_writable(s->wsi);
-	/* a peer that does not read may never make us writable: bound it */
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+	/* a peer that does not read may never make us writable: hub_tick
+	 * drops it after 5 s (our own deadline, not lws_set_timeout, whose
+	 * sorted list makes closing ten thousand at once quadratic) */
+	s->close_by = mono_s() + 5;
 }
 
 /* appends a reference. The queue is bounded in frames (--send-queue) and
@@ -438,7 +490,35 @@ int hub_writeable(struct gw_session *s)
 
 	if (s->output_closed)
 		return 0;        /* lws finishes the close handshake itself */
+	if (s->ping_due && !s->close_code) {
+		/* with a payload: lws 4.1 tells us of a pong only when it
+		 * carries one, and a pong echoes the ping's */
+		unsigned char ping[LWS_PRE + 2] = { [LWS_PRE] = 's', [LWS_PRE + 1] = 'g' };
+
+		s->ping_due = 0;
+		if (lws_write(s->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+			return -1;
+		if (s->qlen)
+			lws_callback_on_writable(s->wsi);
+		return 0;
+	}
 	if (!s->qlen && s->close_code) {
+		if (s->close_at_once) {
+			/* the close frame written here, then the connection
+			 * dropped: with no close reason left for it, lws closes
+			 * at once instead of arming a timer for the peer's
+			 * answer, and arming ten thousand of those in lws 4.1's
+			 * sorted timer list costs seconds of CPU at shutdown */
+			unsigned char frame[LWS_PRE + 2 + sizeof(s->close_reason)];
+			size_t rlen = strlen(s->close_reason);
+
+			frame[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+			frame[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+			memcpy(frame + LWS_PRE + 2, s->close_reason, rlen);
+			lws_write(s->wsi, frame + LWS_PRE, rlen + 2, GW_LWS_WRITE_CLOSE);
+			s->output_closed = 1;
+			return -1;
+		}
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
@@ -500,6 +580,7 @@ void hub_drain(struct hub *h)
 	h->draining = 1;
 	for (struct gw_session *s = h->sessions; s; s = s->next) {
 		queue_clear(s);
+		s->close_at_once = 1;
 		hub_close_soon(s, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 	}
 }

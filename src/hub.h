@@ -54,6 +54,12 @@ struct gw_session {
 	int output_closed;       /* a close frame went out or came in: no more data */
 	char close_reason[96];
 	int rx_paused;           /* we stopped reading its commands until its queue drains */
+	int64_t seen;            /* monotonic second anything last came from the peer */
+	int ping_due;            /* a ping goes out at the next WRITEABLE */
+	int pinged;              /* one went out since the peer was last seen */
+	int64_t close_by;        /* monotonic second: closing, dropped if still open then */
+	int close_at_once;       /* shutdown: our close frame, then the TCP close
+				  * (no waiting for the peer's answer) */
 	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
 	 * clock (unix seconds) reaches it; 0: none */
 	int64_t deadline;
@@ -107,8 +113,12 @@ void hub_run(struct hub *h);
 /* the same without a budget: everything, at shutdown */
 void hub_run_all(struct hub *h);
 /* once a second: sessions whose deadline passed get on_deadline (their
- * deadline is cleared first; the callback may set a new one) */
+ * deadline is cleared first; the callback may set a new one); a session
+ * silent for --ping-interval seconds is pinged, one silent for twice that
+ * is dropped */
 void hub_tick(struct hub *h);
+/* RECEIVE, RECEIVE_PONG: the peer is alive */
+void hub_seen(struct gw_session *s);
 const struct gw_config *hub_cfg(const struct hub *h);
 struct writer *hub_writer(const struct hub *h);
 /* the read handle (snapshots, replays, the read API) */

@@ -50,6 +50,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return ws_confirm_upgrade(wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -65,10 +66,15 @@ static struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }   /* lws 4.1 has no LWS_PROTOCOL_LIST_TERM */
 };
 
-/* idle WebSockets are pinged after 30 s and dropped 30 s later */
+/*
+ * lws's own idle check is off (a hang-up time of 0): lws 4.1 keeps one
+ * validity timer per connection in a list sorted by a walk from its head,
+ * so ten thousand connections cost a hundred million steps to set up. The
+ * core pings idle WebSockets itself from its once-a-second tick (hub_tick).
+ */
 static const lws_retry_bo_t idle_policy = {
-	.secs_since_valid_ping = 30,
-	.secs_since_valid_hangup = 60,
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
 };
 
 /* lws threads: route lws's own log lines through gw_log */
@@ -163,7 +169,9 @@ int server_start(struct hub *hub)
 		       LWS_SERVER_OPTION_DISABLE_IPV6 * (info.iface && !strchr(info.iface, ':'));
 	info.timeout_secs = 10;
 	info.retry_and_idle_policy = &idle_policy;
-	info.fd_limit_per_thread = (unsigned)(cfg->max_connections + 256);
+	/* no fd_limit_per_thread: with it lws 4.1 finds a connection by a
+	 * linear scan of all its slots on every event; without it, by index,
+	 * in a table as large as RLIMIT_NOFILE (which main raised) */
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;

@@ -642,7 +642,14 @@ int ws_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(p, wsi);
 	case LWS_CALLBACK_RECEIVE:
-		return p->s.hub ? on_receive(p, wsi, in, len) : -1;
+		if (!p->s.hub)
+			return -1;
+		hub_seen(&p->s);
+		return on_receive(p, wsi, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (p->s.hub)
+			hub_seen(&p->s);
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return p->s.hub ? hub_writeable(&p->s) : -1;
 	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
