@@ -80,19 +80,28 @@ static json_t *part_json(const char *p, size_t len)
 	return o;
 }
 
-/* a NumericDate: an integer or a real number of seconds; 0 or -1 */
+/*
+ * A NumericDate: an integer or a real number of seconds, strictly within
+ * +-GW_TOKEN_TIME_MAX (so that adding the leeway, here or in token_expired,
+ * cannot overflow, and a real converts to int64_t without undefined
+ * behaviour; NaN fails the comparison too); 0 or -1.
+ */
 static int numeric_date(json_t *v, int64_t *out)
 {
 	double d;
 
 	if (json_is_integer(v)) {
-		*out = (int64_t)json_integer_value(v);
+		json_int_t i = json_integer_value(v);
+
+		if (i <= -GW_TOKEN_TIME_MAX || i >= GW_TOKEN_TIME_MAX)
+			return -1;
+		*out = (int64_t)i;
 		return 0;
 	}
 	if (!json_is_real(v))
 		return -1;
 	d = json_real_value(v);
-	if (!(d > -9e15 && d < 9e15))
+	if (!(d > (double)-GW_TOKEN_TIME_MAX && d < (double)GW_TOKEN_TIME_MAX))
 		return -1;
 	*out = (int64_t)d;
 	return 0;

@@ -13,6 +13,11 @@
 
 /* seconds of clock skew tolerated on exp and nbf */
 #define GW_TOKEN_LEEWAY 5
+/* exp and nbf (integer or real) must lie strictly between -GW_TOKEN_TIME_MAX
+ * and GW_TOKEN_TIME_MAX seconds (about 285 million years either side of
+ * 1970); a time beyond that is refused as malformed, so that no check can
+ * overflow when the leeway is added */
+#define GW_TOKEN_TIME_MAX INT64_C(9000000000000000)
 /* longest token accepted (header + payload + signature, base64url) */
 #define GW_TOKEN_MAX 4096
 
