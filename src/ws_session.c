@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "reqparse.h"
 #include "store.h"
 
 #define CLOSE_TRY_AGAIN_LATER 1013
@@ -250,20 +251,7 @@ size_t ws_presence(struct gw_app *app, const char *key)
 /* "/ws/submissions/{key}" with an optional trailing slash -> key; 0 or -1 */
 static int legacy_key(const char *path, char *key)
 {
-	static const char pfx[] = "/ws/submissions/";
-	size_t n;
-
-	if (strncmp(path, pfx, sizeof(pfx) - 1))
-		return -1;
-	path += sizeof(pfx) - 1;
-	n = strcspn(path, "/");
-	if (path[n] && strcmp(path + n, "/"))
-		return -1;
-	if (!proto_key_valid(path, n))
-		return -1;
-	memcpy(key, path, n);
-	key[n] = '\0';
-	return 0;
+	return reqparse_key_path(path, "/ws/submissions/", key);
 }
 
 static void request_path(struct lws *wsi, char *out, size_t len)
