@@ -489,58 +489,19 @@ static int count_only(void *arg, uint64_t seq, const char *json, size_t len)
 	return 0;
 }
 
-static int parse_filter(json_t *f, uint32_t *mask, char *reason, size_t len)
-{
-	json_t *kinds, *v;
-	size_t i;
-
-	*mask = 0;
-	if (!f || json_is_null(f))
-		return 0;
-	kinds = json_object_get(f, "kinds");
-	if (!json_is_object(f) || !json_is_array(kinds)) {
-		snprintf(reason, len, "filter must be {\"kinds\":[event types]}");
-		return -1;
-	}
-	json_array_foreach(kinds, i, v) {
-		int t = proto_parse_type(json_string_value(v));
-		if (t < 0) {
-			snprintf(reason, len, "filter.kinds[%zu]: unknown event type", i);
-			return -1;
-		}
-		*mask |= 1u << t;
-	}
-	return 0;
-}
-
-static void cmd_subscribe(struct gw_session *s, json_t *cmd, json_t *id)
+/* cmd was decoded by proto_decode_command: its key, filter and since are valid */
+static void cmd_subscribe(struct gw_session *s, const struct gw_cmd *cmd)
 {
 	struct gw_app *app = s->app;
-	json_t *jkey = json_object_get(cmd, "submission");
-	json_t *since = json_object_get(cmd, "since");
-	const char *key = json_string_value(jkey);
+	json_t *id = cmd->id;
+	const char *key = cmd->key;
 	const char *epoch = writer_epoch(app->writer);
 	char reason[160];
-	uint32_t filter;
+	uint32_t filter = cmd->filter;
 	struct reg_sub *sub;
 	struct gw_state st;
 	int replayed = 0;
 
-	if (!key || !proto_key_valid(key, strlen(key))) {
-		send_error(s, id, "bad_request", "submission must be a key of [A-Za-z0-9_.-]{1,64}");
-		return;
-	}
-	if (parse_filter(json_object_get(cmd, "filter"), &filter, reason, sizeof(reason))) {
-		send_error(s, id, "bad_request", reason);
-		return;
-	}
-	if (since && !json_is_null(since) &&
-	    (!json_is_object(since) || !json_is_string(json_object_get(since, "epoch")) ||
-	     !json_is_integer(json_object_get(since, "seq")) ||
-	     json_integer_value(json_object_get(since, "seq")) < 0)) {
-		send_error(s, id, "bad_request", "since must be {\"epoch\":string,\"seq\":integer >= 0}");
-		return;
-	}
 	if (!auth_allows(s->claims, key)) {
 		send_error(s, id, "forbidden", auth_expired(s->claims) ? "the token has expired"
 			   : "the token does not allow this submission");
@@ -581,9 +542,8 @@ static void cmd_subscribe(struct gw_session *s, json_t *cmd, json_t *id)
 	json_object_set_new(ack, "seq", json_integer((json_int_t)st.seq));
 	send_json(s, ack);
 
-	if (since && json_is_object(since) &&
-	    !strcmp(json_string_value(json_object_get(since, "epoch")), epoch)) {
-		uint64_t from = (uint64_t)json_integer_value(json_object_get(since, "seq"));
+	if (cmd->has_since && !strcmp(cmd->since_epoch, epoch)) {
+		uint64_t from = cmd->since_seq;
 		uint64_t oldest = 0;
 		struct replay r = { s, filter, from, 0 };
 
@@ -611,15 +571,12 @@ static void cmd_subscribe(struct gw_session *s, json_t *cmd, json_t *id)
 	GW_SET(subscriptions, (int64_t)registry_sub_count(app->reg));
 }
 
-static void cmd_unsubscribe(struct gw_session *s, json_t *cmd, json_t *id)
+static void cmd_unsubscribe(struct gw_session *s, const struct gw_cmd *cmd)
 {
-	const char *key = json_string_value(json_object_get(cmd, "submission"));
-	struct reg_sub *sub = key ? registry_owner_find(s->subs, key) : NULL;
+	json_t *id = cmd->id;
+	const char *key = cmd->key;
+	struct reg_sub *sub = registry_owner_find(s->subs, key);
 
-	if (!key) {
-		send_error(s, id, "bad_request", "submission is required");
-		return;
-	}
 	if (!sub) {
 		send_error(s, id, "not_found", "not subscribed to this submission");
 		return;
@@ -636,41 +593,32 @@ static void cmd_unsubscribe(struct gw_session *s, json_t *cmd, json_t *id)
 
 static void mux_receive(struct gw_session *s, const char *msg, size_t len)
 {
-	json_error_t jerr;
-	json_t *cmd = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *id;
-	const char *op;
+	struct gw_cmd cmd;
+	char reason[200];
+	int r = proto_decode_command(msg, len, &cmd, reason, sizeof(reason));
 
-	if (!json_is_object(cmd)) {
-		char reason[200];
-		snprintf(reason, sizeof(reason), "not a JSON object: %s", cmd ? "wrong type" : jerr.text);
+	if (r == GW_EJSON) {
 		send_error(s, NULL, "bad_request", reason);
 		s->garbage++;
 		goto out;
 	}
-	id = json_object_get(cmd, "id");
-	if (id && !json_is_integer(id) && !json_is_string(id))
-		id = NULL;
-	op = json_string_value(json_object_get(cmd, "op"));
 	s->garbage = 0;
-	if (!op) {
-		send_error(s, id, "bad_request", "op is required");
-		s->garbage++;
-	} else if (!strcmp(op, "subscribe")) {
-		cmd_subscribe(s, cmd, id);
-	} else if (!strcmp(op, "unsubscribe")) {
-		cmd_unsubscribe(s, cmd, id);
-	} else if (!strcmp(op, "ping")) {
-		json_t *pong = json_pack("{s:s}", "op", "pong");
-		if (id)
-			json_object_set(pong, "id", id);
-		send_json(s, pong);
+	if (r) {
+		send_error(s, cmd.id, "bad_request", reason);
+		if (cmd.op < 0)      /* no op, or one we do not know */
+			s->garbage++;
+	} else if (cmd.op == GW_CMD_SUBSCRIBE) {
+		cmd_subscribe(s, &cmd);
+	} else if (cmd.op == GW_CMD_UNSUBSCRIBE) {
+		cmd_unsubscribe(s, &cmd);
 	} else {
-		send_error(s, id, "bad_request", "unknown op (subscribe, unsubscribe, ping)");
-		s->garbage++;
+		json_t *pong = json_pack("{s:s}", "op", "pong");
+		if (cmd.id)
+			json_object_set(pong, "id", cmd.id);
+		send_json(s, pong);
 	}
 out:
-	json_decref(cmd);
+	proto_cmd_free(&cmd);
 	if (s->garbage >= GARBAGE_LIMIT)
 		close_soon(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many bad commands");
 }
