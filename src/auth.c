@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conn.h"
 #include "gateway.h"
 #include "reqparse.h"
 
@@ -28,32 +29,53 @@ int auth_has_publish_token(struct gw_app *app, struct lws *wsi)
 
 	if (!app->cfg->publish_token)
 		return 0;
-	if (server_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)))
+	if (conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)))
 		return 0;
 	if (strncasecmp(hdr, "Bearer ", 7))
 		return 0;
 	return secret_equal(hdr + 7, app->cfg->publish_token);
 }
 
+/* a peer trusted by its address: it must be in --publish-networks, talk to
+ * us directly (a relayed request's TCP peer is the proxy, which vouches for
+ * nobody) and not be one of our own proxies */
+static int trusted_by_address(struct gw_app *app, struct lws *wsi)
+{
+	char peer[GW_ADDR_MAX];
+
+	if (!netset_size(app->cfg->publish_nets))
+		return 0;
+	conn_peer(wsi, peer, sizeof(peer));
+	return netset_contains(app->cfg->publish_nets, peer) &&
+	       !netset_contains(app->cfg->proxy_nets, peer) && !conn_relayed(wsi);
+}
+
+int auth_trusted_publisher(struct gw_app *app, struct lws *wsi)
+{
+	return auth_has_publish_token(app, wsi) || trusted_by_address(app, wsi);
+}
+
 int auth_publisher(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
 {
 	char hdr[512];
 
-	if (!app->cfg->publish_token) {
-		if (server_peer_is_loopback(wsi))
-			return 0;
-		snprintf(reason, len, "no --publish-token is configured, so only loopback peers may publish");
-		return 403;
-	}
-	if (server_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr))) {
-		snprintf(reason, len, "an Authorization: Bearer <publish token> header is required");
-		return 401;
-	}
-	if (!auth_has_publish_token(app, wsi)) {
+	if (auth_trusted_publisher(app, wsi))
+		return 0;
+	if (!conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) && app->cfg->publish_token) {
 		snprintf(reason, len, "the publish token is not valid");
 		return 403;
 	}
-	return 0;
+	if (app->cfg->publish_token) {
+		snprintf(reason, len, "an Authorization: Bearer <publish token> header is required");
+		return 401;
+	}
+	if (netset_size(app->cfg->publish_nets) && conn_relayed(wsi)) {
+		snprintf(reason, len, "a request relayed by a proxy is never trusted by its address; "
+			 "configure --publish-token and send it as a bearer token");
+		return 403;
+	}
+	snprintf(reason, len, "no --publish-token is configured and this peer is not in --publish-networks");
+	return 403;
 }
 
 int auth_origin(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
@@ -63,7 +85,7 @@ int auth_origin(struct gw_app *app, struct lws *wsi, char *reason, size_t len)
 
 	if (!list || !*list)
 		return 0;
-	if (server_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin)))
+	if (conn_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin)))
 		return 0;   /* not a browser: browsers always send Origin on upgrades */
 	for (const char *p = list; *p;) {
 		const char *e = strchr(p, ',');
@@ -98,10 +120,10 @@ static int find_token(struct lws *wsi, char *out, size_t len)
 	if (q && *q) {
 		memmove(out, q, strlen(q) + 1);
 		r = 0;
-	} else if (!server_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, GW_TOKEN_MAX + 64) &&
+	} else if (!conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, GW_TOKEN_MAX + 64) &&
 		   !reqparse_bearer(hdr, out, len)) {
 		r = 0;   /* an empty "Bearer " is no token: the cookie may hold one */
-	} else if (!server_header(wsi, WSI_TOKEN_HTTP_COOKIE, hdr, GW_TOKEN_MAX + 64) &&
+	} else if (!conn_header(wsi, WSI_TOKEN_HTTP_COOKIE, hdr, GW_TOKEN_MAX + 64) &&
 		   !reqparse_cookie(hdr, "token", out, len) && *out) {
 		r = 0;
 	}

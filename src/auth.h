@@ -2,7 +2,8 @@
  * Who may do what. Browsers: with --auth-secret, an HS256 JWT (query
  * ?token= or cookie "token") whose exp is in the future and whose
  * "submissions" claim lists the key or "*". Publishers: the bearer publish
- * token, or a loopback peer when no token is configured. Origins: the
+ * token, or a direct peer in --publish-networks (default loopback when no
+ * token is configured). Origins: the
  * --allowed-origin list. Service thread only (reads request headers).
  */
 #ifndef GW_AUTH_H
@@ -34,8 +35,13 @@ int auth_allows(const struct gw_claims *c, const char *key);
 int auth_expired(const struct gw_claims *c);
 void auth_claims_free(struct gw_claims *c);
 
-/* Publisher check for an HTTP request or a legacy upgrade: 0 when allowed,
- * else 401 (no credentials) or 403 (wrong token / not loopback). */
+/* 1 when the request may publish: it carries the bearer publish token, or
+ * comes straight (no Forwarded, X-Forwarded-For or X-Real-IP; not from a
+ * trusted proxy) from an address in --publish-networks */
+int auth_trusted_publisher(struct gw_app *app, struct lws *wsi);
+/* Publisher check for an HTTP request: 0 when trusted, else 401 (a token is
+ * configured and none was sent) or 403 (wrong token, untrusted address,
+ * relayed request) with a reason. */
 int auth_publisher(struct gw_app *app, struct lws *wsi, char *reason, size_t len);
 /* 1 when a bearer publish token is configured and presented correctly */
 int auth_has_publish_token(struct gw_app *app, struct lws *wsi);

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "log.h"
+#include "netaddr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,7 +30,12 @@ const struct gw_opt gw_serve_opts[] = {
 	{ "log-format", GW_OPT_STR, OPT(log_format), "text", "FORMAT",
 	  "text or json (one object per line)", 0, 0 },
 	{ "publish-token", GW_OPT_STR, OPT(publish_token), NULL, "TOKEN",
-	  "bearer token required to publish over HTTP or the legacy socket; unset: loopback peers only", 0, 0 },
+	  "bearer token that makes an HTTP publish or a legacy-socket frame trusted", 0, 0 },
+	{ "publish-networks", GW_OPT_STR, OPT(publish_networks), NULL, "CIDRS",
+	  "networks whose direct (not proxied) peers may publish without a token, "
+	  "comma-separated, or none (default: loopback without --publish-token, none with it)", 0, 0 },
+	{ "trusted-proxies", GW_OPT_STR, OPT(trusted_proxies), "", "CIDRS",
+	  "reverse proxies whose X-Forwarded-For / X-Real-IP name the client (for per-IP limits and logs)", 0, 0 },
 	{ "auth-secret", GW_OPT_STR, OPT(auth_secret), NULL, "SECRET",
 	  "HS256 secret for browser tokens; unset: browsers connect without a token", 0, 0 },
 	{ "allowed-origin", GW_OPT_STR, OPT(allowed_origin), NULL, "LIST",
@@ -280,6 +286,19 @@ int config_load(struct gw_config *cfg, int argc, char **argv)
 		fprintf(stderr, "statusgate: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
+	{
+		char err[160];
+		const char *nets = cfg->publish_networks ? cfg->publish_networks :
+				   cfg->publish_token ? "none" : "loopback";
+		if (netset_parse(nets, &cfg->publish_nets, err, sizeof(err))) {
+			fprintf(stderr, "statusgate: --publish-networks: %s\n", err);
+			return -1;
+		}
+		if (netset_parse(cfg->trusted_proxies, &cfg->proxy_nets, err, sizeof(err))) {
+			fprintf(stderr, "statusgate: --trusted-proxies: %s\n", err);
+			return -1;
+		}
+	}
 	if (!cfg->web_dir) {
 		/* installed copy first, then the source tree (running from a build dir) */
 		const char *d = dir_exists(GW_WEB_DIR_DEFAULT) ? GW_WEB_DIR_DEFAULT : GW_SOURCE_WEB_DIR;
@@ -297,4 +316,7 @@ void config_release(struct gw_config *cfg)
 	config_free(gw_serve_opts, cfg);
 	free(cfg->host);
 	cfg->host = NULL;
+	netset_free(cfg->publish_nets);
+	netset_free(cfg->proxy_nets);
+	cfg->publish_nets = cfg->proxy_nets = NULL;
 }

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+struct netset;
+
 enum gw_opt_type { GW_OPT_STR, GW_OPT_INT, GW_OPT_FLAG };
 
 struct gw_opt {
@@ -42,6 +44,10 @@ struct gw_config {
 	char *publish_token;
 	char *auth_secret;
 	char *allowed_origin;    /* comma-separated list, "" = any */
+	char *publish_networks;  /* CIDR list; NULL: loopback, or none with a token */
+	char *trusted_proxies;   /* CIDR list, "" = none */
+	struct netset *publish_nets; /* parsed by config_load; freed by config_release */
+	struct netset *proxy_nets;
 	char *tls_cert;
 	char *tls_key;
 	char *amqp;              /* amqp://user:pass@host:port/vhost */

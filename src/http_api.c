@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 
 #include "auth.h"
+#include "chunked.h"
+#include "conn.h"
 #include "gateway.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,8 +36,11 @@ struct http_pss {
 	char path[256];
 	int method;              /* LWSHUMETH_* */
 	unsigned char *body;     /* request body; malloc'd */
-	size_t blen;
+	size_t blen, bcap;
 	int too_big;
+	int chunked;             /* Transfer-Encoding: chunked, decoded by ch */
+	struct chunked ch;
+	size_t raw;              /* framing + data bytes of a chunked body so far */
 	struct http_pending *pending;
 	/* response */
 	int status;
@@ -200,16 +205,53 @@ static const char *status_error(int status)
 	}
 }
 
+/* room for n more body bytes, growing geometrically; 0 or -1 */
+static int body_reserve(struct http_pss *h, size_t n)
+{
+	size_t cap = h->bcap ? h->bcap : 1024;
+	unsigned char *nb;
+
+	if (h->blen + n <= h->bcap)
+		return 0;
+	while (cap < h->blen + n)
+		cap *= 2;
+	nb = realloc(h->body, cap);
+	if (!nb)
+		return -1;
+	h->body = nb;
+	h->bcap = cap;
+	return 0;
+}
+
+static void body_drop(struct http_pss *h)
+{
+	free(h->body);
+	h->body = NULL;
+	h->blen = h->bcap = 0;
+}
+
 /* ---- publish ---- */
+
+/* 1 when a Transfer-Encoding value ends with the chunked coding (RFC 9112:
+ * chunked is the last coding applied) */
+static int transfer_is_chunked(const char *te)
+{
+	size_t n = strlen(te);
+
+	while (n && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+		n--;
+	return n >= 7 && !strncasecmp(te + n - 7, "chunked", 7) &&
+	       (n == 7 || te[n - 8] == ',' || te[n - 8] == ' ' || te[n - 8] == '\t');
+}
 
 /* a publish refused before it reached the writer: one log line with the
  * peer and the reason, the invalid counter, and the JSON error */
 static int refuse_publish(struct lws *wsi, struct http_pss *h, int status,
 			  const char *error, const char *detail)
 {
-	char peer[64];
+	char peer[GW_ADDR_MAX];
 
-	server_peer(wsi, peer, sizeof(peer));
+	conn_client(wsi, gw_app_of(wsi)->cfg->proxy_nets, peer, sizeof(peer));
 	GW_WARN("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
 	GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
 	return reply_error(wsi, h, status, error, detail);
@@ -237,8 +279,7 @@ static int publish(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	}
 	r = proto_decode_publish((const char *)h->body, h->blen, (size_t)app->cfg->max_publish,
 				 NULL, &job->pub, err, sizeof(err));
-	free(h->body);
-	h->body = NULL;
+	body_drop(h);
 	if (r) {
 		writer_job_free(job);
 		free(pend);
@@ -527,8 +568,25 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 			return refuse_publish(wsi, h, st, status_error(st), reason);
 		}
 	}
-	if (server_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) ||
-	    strtoll(clen, NULL, 10) <= 0) {
+	if (server_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen))) {
+		char te[128];
+
+		/* lws 4.1 passes a chunked body through undecoded (as if it
+		 * were 100 MB long): we decode it, answer when its last chunk
+		 * is in, and close the connection after the answer, since lws
+		 * cannot find where the next request would begin */
+		if (!server_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) &&
+		    transfer_is_chunked(te)) {
+			h->chunked = 1;
+			h->close_after = 1;
+			chunked_init(&h->ch);
+			return 0;
+		}
+		h->close_after = 1;
+		return refuse_publish(wsi, h, 411, "length_required",
+				      "a publish body needs a Content-Length or Transfer-Encoding: chunked");
+	}
+	if (strtoll(clen, NULL, 10) <= 0) {
 		h->close_after = 1;
 		return refuse_publish(wsi, h, 400, "bad_json",
 				      "a publish needs a JSON body with a Content-Length");
@@ -541,23 +599,47 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	return 0;   /* the body follows: LWS_CALLBACK_HTTP_BODY */
 }
 
-static int on_body(struct gw_app *app, struct http_pss *h, const void *in, size_t len)
+/* a piece of a chunked body: decoded into the body; the publish goes ahead
+ * (or is refused) as soon as the last chunk is in or the limit is passed */
+static int on_chunked_body(struct gw_app *app, struct lws *wsi, struct http_pss *h,
+			   const void *in, size_t len)
+{
+	size_t max = (size_t)app->cfg->max_publish, out = 0, used = 0;
+	int r;
+
+	h->raw += len;
+	if (body_reserve(h, len))
+		return -1;
+	r = chunked_feed(&h->ch, in, len, h->body + h->blen, &out, &used);
+	h->blen += out;
+	if (r == GW_CHUNKED_BAD)
+		return refuse_publish(wsi, h, 400, "bad_request",
+				      "malformed chunked body (RFC 9112 section 7.1)");
+	/* the framing may cost a few times the data, not without end */
+	if (h->blen > max || h->raw > 2 * max + 65536) {
+		h->too_big = 1;
+		body_drop(h);
+		return publish(app, wsi, h);
+	}
+	return r == GW_CHUNKED_DONE ? publish(app, wsi, h) : 0;
+}
+
+static int on_body(struct gw_app *app, struct lws *wsi, struct http_pss *h,
+		   const void *in, size_t len)
 {
 	/* already answered (refused before the body) or an empty piece: lws
-	 * may still hand us the body of a refused or chunked request */
-	if (h->too_big || h->status || !in || !len)
+	 * may still hand us the body of a refused request */
+	if (h->too_big || h->status || h->pending || !in || !len)
 		return 0;
+	if (h->chunked)
+		return on_chunked_body(app, wsi, h, in, len);
 	if (h->blen + len > (size_t)app->cfg->max_publish) {
 		h->too_big = 1;
-		free(h->body);
-		h->body = NULL;
-		h->blen = 0;
+		body_drop(h);
 		return 0;
 	}
-	unsigned char *nb = realloc(h->body, h->blen + len);
-	if (!nb)
+	if (body_reserve(h, len))
 		return -1;
-	h->body = nb;
 	memcpy(h->body + h->blen, in, len);
 	h->blen += len;
 	return 0;
@@ -569,8 +651,7 @@ static void release(struct lws *wsi, struct http_pss *h)
 	if (h->pending)
 		h->pending->wsi = NULL;   /* the job will free it */
 	h->pending = NULL;
-	free(h->body);
-	h->body = NULL;
+	body_drop(h);
 	free(h->resp);
 	h->resp = NULL;
 }
@@ -584,9 +665,10 @@ int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 	case LWS_CALLBACK_HTTP:
 		return on_http(gw_app_of(wsi), wsi, h);
 	case LWS_CALLBACK_HTTP_BODY:
-		return on_body(gw_app_of(wsi), h, in, len);
+		return on_body(gw_app_of(wsi), wsi, h, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return h->status ? 0 : publish(gw_app_of(wsi), wsi, h);
+		/* a chunked body is complete when its last chunk is, not here */
+		return h->status || h->pending || h->chunked ? 0 : publish(gw_app_of(wsi), wsi, h);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_writeable(wsi, h);
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
@@ -600,8 +682,8 @@ int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 			return 0;
 		GW_INC(ws_refused);
 		{
-			char peer[64];
-			server_peer(wsi, peer, sizeof(peer));
+			char peer[GW_ADDR_MAX];
+			conn_client(wsi, app->cfg->proxy_nets, peer, sizeof(peer));
 			GW_WARN("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
 		}
 		return reply_now(wsi, st, status_error(st), why);

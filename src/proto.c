@@ -339,8 +339,9 @@ static int get_array(struct dec *d, json_t *obj, const char *where,
 }
 
 /*
- * Envelope {"from","to","datetime","body"}: its members, when present, must
- * be strings; "from" is kept for logs. The publish id is deliberately not
+ * Envelope {"from","to","datetime","body"}: "from" and "to", when present,
+ * must be strings, "datetime" a string or a number (apps send ISO 8601 text
+ * or a unix time); "from" is kept for logs. The publish id is deliberately not
  * read here: the envelope is transport metadata a relay may rewrite, while
  * the id belongs to the content it deduplicates, so it stays in the body.
  */
@@ -352,7 +353,7 @@ static int decode_envelope(struct dec *d, json_t *env, struct gw_pub *out)
 	rc = get_str(d, env, "", "from", 0, GW_NAME_MAX, 0, &out->from);
 	if (!rc)
 		rc = get_str(d, env, "", "to", 0, GW_NAME_MAX, 0, &ignored);
-	if (!rc)
+	if (!rc && !json_is_number(json_object_get(env, "datetime")))
 		rc = get_str(d, env, "", "datetime", 0, 64, 0, &ignored);
 	return rc;
 }
@@ -615,9 +616,32 @@ int proto_decode_publish(const char *buf, size_t len, size_t max,
 			  json_type_name(out->root));
 		goto fail;
 	}
-	/* an object with a "body" object is an envelope; anything else is bare */
+	/* an object with a "body" object is an envelope; anything else is bare.
+	 * Existing apps also send the body as a JSON string holding the
+	 * object: it is parsed and put in place of the string, so the strings
+	 * of *out still all live in root. */
 	msg = out->root;
 	body = json_object_get(msg, "body");
+	if (json_is_string(body) && !json_object_get(msg, "type")) {
+		json_t *inner = json_loadb(json_string_value(body), json_string_length(body),
+					   JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+		if (!inner) {
+			rc = fail_at(&d, "", "body", "a string body must hold a JSON object: %s",
+				     je.text);
+			goto fail;
+		}
+		if (!json_is_object(inner)) {
+			rc = fail_at(&d, "", "body", "a string body must hold a JSON object, not %s",
+				     json_type_name(inner));
+			json_decref(inner);
+			goto fail;
+		}
+		if (json_object_set_new(msg, "body", inner)) {
+			rc = fail(&d, GW_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		body = inner;
+	}
 	if (json_is_object(body)) {
 		rc = decode_envelope(&d, msg, out);
 		if (rc)
@@ -642,6 +666,118 @@ void proto_pub_free(struct gw_pub *p)
 	free(p->recs); /* the messages live in the same block */
 	memset(p, 0, sizeof(*p));
 	p->status = GW_ST_NONE;
+}
+
+/* ---- the legacy backend frame ---- */
+
+/* validation_message.member: a count, a non-negative integer (absent: 0) */
+static int legacy_count(struct dec *d, json_t *vm, const char *member, int64_t *out, int *seen)
+{
+	json_t *v = json_object_get(vm, member);
+
+	*out = 0;
+	if (!v || json_is_null(v))
+		return GW_OK;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > ((json_int_t)1 << 53))
+		return fail_at(d, "validation_message", member,
+			       "expected a count (an integer from 0 to 2^53), got %s",
+			       json_is_integer(v) ? "an integer out of range" : json_type_name(v));
+	*out = (int64_t)json_integer_value(v);
+	*seen = 1;
+	return GW_OK;
+}
+
+static int legacy_counts(struct dec *d, json_t *vm, struct gw_pub *out)
+{
+	static const struct { const char *kind, *all, *unkn, *issues; } kinds[2] = {
+		{ "animal", "animals", "animal_unkn", "animal_issues" },
+		{ "sample", "samples", "sample_unkn", "sample_issues" },
+	};
+	int rc = GW_OK;
+
+	if (!vm || json_is_null(vm))
+		return GW_OK;               /* leave the stored counts alone */
+	if (json_is_string(vm) && json_string_length(vm) == 0) {
+		out->counts_set = 1;        /* "": no records, no counts */
+		return GW_OK;
+	}
+	if (!json_is_object(vm))
+		return fail_at(d, "", "validation_message",
+			       "expected an object of counts or \"\", got %s", json_type_name(vm));
+	out->counts_set = 1;
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		struct gw_counts *c = &out->counts[out->ncounts];
+		int seen = 0;
+
+		rc = legacy_count(d, vm, kinds[i].all, &c->all, &seen);
+		if (!rc)
+			rc = legacy_count(d, vm, kinds[i].unkn, &c->unknown, &seen);
+		if (!rc)
+			rc = legacy_count(d, vm, kinds[i].issues, &c->issues, &seen);
+		if (!rc && seen) {
+			c->kind = kinds[i].kind;
+			out->ncounts++;
+		}
+	}
+	return rc;
+}
+
+int proto_decode_legacy(const char *buf, size_t len, size_t max, const char *key,
+			struct gw_pub *out, char *err, size_t errlen)
+{
+	struct dec d = { err, errlen };
+	char q[PROTO_QUOTE_MAX + 4];
+	json_error_t je;
+	const char *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->status = GW_ST_NONE;
+	if (err && errlen)
+		err[0] = '\0';
+	if (max && len > max)
+		return fail(&d, GW_ETOOBIG, "frame is %zu bytes, limit %zu", len, max);
+	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (!out->root)
+		return fail(&d, GW_EJSON, "not valid JSON: %s (line %d, column %d)",
+			    je.text, je.line, je.column);
+	if (!json_is_object(out->root)) {
+		rc = fail(&d, GW_EJSON, "a frame must be a JSON object, got %s",
+			  json_type_name(out->root));
+		goto fail;
+	}
+	if (json_object_get(out->root, "type") || json_object_get(out->root, "body")) {
+		/* a publish of the new format, bare or in an envelope */
+		proto_pub_free(out);
+		return proto_decode_publish(buf, len, max, key, out, err, errlen);
+	}
+	if (!key || !proto_key_valid(key, strlen(key))) {
+		rc = fail(&d, GW_EINVAL, "no valid submission key for this frame");
+		goto fail;
+	}
+	memcpy(out->key, key, strlen(key) + 1);
+	out->type = GW_PUB_STATUS;
+	rc = get_str(&d, out->root, "", "message", 1, SIZE_MAX, 1, &s);
+	if (rc)
+		goto fail;
+	out->status = proto_parse_status(s);
+	if (out->status < 0) {
+		rc = fail_at(&d, "", "message",
+			     "unknown status \"%s\" (expected Waiting, Loaded, "
+			     "Submitted, Error, Need Revision, Ready or Completed)", quote(q, s));
+		goto fail;
+	}
+	rc = get_str(&d, out->root, "", "notification_message", 0, GW_TEXT_MAX, 0,
+		     &out->notification);
+	if (!rc)
+		rc = legacy_counts(&d, json_object_get(out->root, "validation_message"), out);
+	if (rc)
+		goto fail;
+	return GW_OK;
+fail:
+	proto_pub_free(out);
+	return rc;
 }
 
 /* ---- state and encoding ---- */
@@ -703,12 +839,16 @@ static const struct gw_kind_sum *find_kind(const struct gw_state *st,
 /* computed here rather than via summary.c so that proto links alone */
 static int64_t kind_unknown(const struct gw_kind_sum *k)
 {
-	return k ? k->all - k->known : 0;
+	if (!k)
+		return 0;
+	return k->reported ? k->rep_unknown : k->all - k->known;
 }
 
 static int64_t kind_issues(const struct gw_kind_sum *k)
 {
-	return k ? k->known - k->pass - k->warning : 0;
+	if (!k)
+		return 0;
+	return k->reported ? k->rep_issues : k->known - k->pass - k->warning;
 }
 
 static int64_t kind_all(const struct gw_kind_sum *k)
@@ -755,10 +895,16 @@ static json_t *kind_json(const struct gw_kind_sum *k)
 	put(o, "all", int_json(k->all), &ok);
 	put(o, "known", int_json(k->known), &ok);
 	put(o, "unknown", int_json(kind_unknown(k)), &ok);
-	put(o, "pass", int_json(k->pass), &ok);
-	put(o, "warning", int_json(k->warning), &ok);
-	put(o, "error", int_json(k->error), &ok);
-	put(o, "issues", int_json(kind_issues(k)), &ok);
+	if (k->reported) {
+		/* counts a legacy publisher sent: no pass/warning/error split */
+		put(o, "issues", int_json(kind_issues(k)), &ok);
+		put(o, "reported", json_true(), &ok);
+	} else {
+		put(o, "pass", int_json(k->pass), &ok);
+		put(o, "warning", int_json(k->warning), &ok);
+		put(o, "error", int_json(k->error), &ok);
+		put(o, "issues", int_json(kind_issues(k)), &ok);
+	}
 	if (!ok) {
 		json_decref(o);
 		return NULL;
@@ -917,6 +1063,11 @@ static void sb_kind(struct sb *b, const struct gw_kind_sum *k)
 	sb_int(b, k->all);
 	sb_member_int(b, "known", k->known);
 	sb_member_int(b, "unknown", kind_unknown(k));
+	if (k->reported) {
+		sb_member_int(b, "issues", kind_issues(k));
+		SB_LIT(b, ",\"reported\":true}");
+		return;
+	}
 	sb_member_int(b, "pass", k->pass);
 	sb_member_int(b, "warning", k->warning);
 	sb_member_int(b, "error", k->error);
@@ -962,7 +1113,7 @@ char *proto_encode_legacy(const struct gw_state *st)
 	int any = 0;
 
 	for (size_t i = 0; i < st->nkinds && i < GW_MAX_KINDS; i++)
-		any |= st->kinds[i].all > 0;
+		any |= st->kinds[i].all > 0 || st->kinds[i].reported;
 	SB_LIT(&b, "{\"message\":");
 	sb_str_or_null(&b, proto_status_name(st->status));
 	SB_LIT(&b, ",\"notification_message\":");

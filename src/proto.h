@@ -72,6 +72,12 @@ struct gw_rec {
 	struct gw_msgtext *msgs; /* malloc'd; freed by proto_pub_free */
 };
 
+/* counts a legacy publisher reported for one kind ("validation_message") */
+struct gw_counts {
+	const char *kind;        /* a static string ("animal", "sample") */
+	int64_t all, unknown, issues;
+};
+
 /*
  * A decoded, validated publish. All strings point into root, which the struct
  * owns; the whole thing is handed between threads by value or pointer, one
@@ -87,6 +93,11 @@ struct gw_pub {
 	const char *from;        /* envelope "from", NULL when absent */
 	size_t nrec;
 	struct gw_rec *recs;     /* malloc'd; freed by proto_pub_free */
+	/* a legacy status frame's validation_message: with counts_set the
+	 * submission's reported counts become counts[0..ncounts) (none: "") */
+	int counts_set;
+	size_t ncounts;
+	struct gw_counts counts[2];
 };
 
 /* any thread. Returns 1 if s[0..n) is a valid submission key. */
@@ -122,11 +133,30 @@ int proto_decode_publish(const char *buf, size_t len, size_t max,
 			 char *err, size_t errlen);
 void proto_pub_free(struct gw_pub *p);
 
+/*
+ * any thread. Decodes one frame a trusted legacy backend sent on the legacy
+ * socket of submission key: {"message": status, "notification_message":
+ * text, "validation_message": {"animals":N,"samples":N,"animal_unkn":N,
+ * "sample_unkn":N,"animal_issues":N,"sample_issues":N} | ""}, which becomes
+ * a status publish carrying the reported counts ("" clears them, an absent
+ * or null validation_message leaves them). A frame with a "type" member is a
+ * publish of the new format (proto_decode_publish with key as the hint).
+ * Same conventions and results as proto_decode_publish.
+ */
+int proto_decode_legacy(const char *buf, size_t len, size_t max, const char *key,
+			struct gw_pub *out, char *err, size_t errlen);
+
 /* ---- state of a submission, as the store reports it ---- */
 
+/* a kind's summary: computed from the store's records, or, while the store
+ * has no records of that kind, the counts a legacy publisher reported
+ * (reported = 1: all, rep_unknown and rep_issues as sent, known = all -
+ * unknown, and no pass/warning/error split) */
 struct gw_kind_sum {
 	char kind[GW_KIND_MAX + 1];
 	int64_t all, known, pass, warning, error;
+	int reported;
+	int64_t rep_unknown, rep_issues;
 };
 
 struct gw_top_msg {

@@ -48,7 +48,7 @@ enum {
 	Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
 	Q_USER_VERSION,
 	Q_SUB_ID, Q_SUB_STATE, Q_SUB_RECENT, Q_KIND_LOAD, Q_MC_TOP,
-	Q_EV_OLDEST, Q_EV_SINCE,
+	Q_EV_OLDEST, Q_EV_SINCE, Q_REP_LOAD,
 	/* writer only from here on */
 	Q_WRITER_FIRST,
 	Q_BEGIN = Q_WRITER_FIRST, Q_COMMIT, Q_ROLLBACK,
@@ -60,6 +60,7 @@ enum {
 	Q_MC_INC, Q_MC_DEL_LAST, Q_MC_DEC,
 	Q_RESET_MSGS, Q_RESET_RECS, Q_RESET_KINDS, Q_RESET_MC,
 	Q_EV_INSERT, Q_EV_PRUNE,
+	Q_REP_CLEAR, Q_REP_PUT,
 	Q_COUNT
 };
 
@@ -95,6 +96,9 @@ static const struct {
 	[Q_EV_SINCE] = { "ev_since",
 		"SELECT seq, json FROM events WHERE submission_id = ?1"
 		" AND seq > ?2 ORDER BY seq LIMIT ?3" },
+	[Q_REP_LOAD] = { "rep_load",
+		"SELECT kind, all_n, unknown, issues FROM reported_counts"
+		" WHERE submission_id = ?1 ORDER BY kind" },
 
 	[Q_SUB_INSERT] = { "sub_insert",
 		"INSERT INTO submissions (key, created_ms, updated_ms)"
@@ -166,6 +170,11 @@ static const struct {
 		" VALUES (?1, ?2, ?3, ?4, ?5)" },
 	[Q_EV_PRUNE] = { "ev_prune",
 		"DELETE FROM events WHERE submission_id = ?1 AND seq <= ?2" },
+	[Q_REP_CLEAR] = { "rep_clear",
+		"DELETE FROM reported_counts WHERE submission_id = ?1" },
+	[Q_REP_PUT] = { "rep_put",
+		"INSERT INTO reported_counts (submission_id, kind, all_n, unknown, issues)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)" },
 };
 
 struct store {
@@ -632,6 +641,50 @@ static int kinds_load(struct store *s, int64_t sub_id, struct gw_kind_sum *k,
 	return 0;
 }
 
+/*
+ * Adds the counts a legacy publisher reported to st->kinds: a reported kind
+ * takes the place of a kind the store has no records of, and gives way to
+ * one it has (the computed summary wins). The kinds stay sorted by name.
+ */
+static int reported_merge(struct store *s, int64_t sub_id, struct gw_state *st,
+			  const char *func)
+{
+	sqlite3_stmt *q = s->q[Q_REP_LOAD];
+	int rc;
+
+	if (q_use(s, Q_REP_LOAD, func) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_REP_LOAD, 1, sub_id);
+	while ((rc = q_step(s, Q_REP_LOAD, func)) == SQLITE_ROW) {
+		struct gw_kind_sum r;
+		size_t i;
+
+		memset(&r, 0, sizeof(r));
+		col_copy(q, 0, r.kind, sizeof(r.kind));
+		r.reported = 1;
+		r.all = sqlite3_column_int64(q, 1);
+		r.rep_unknown = sqlite3_column_int64(q, 2);
+		r.rep_issues = sqlite3_column_int64(q, 3);
+		r.known = r.all > r.rep_unknown ? r.all - r.rep_unknown : 0;
+		for (i = 0; i < st->nkinds && strcmp(st->kinds[i].kind, r.kind) < 0; i++)
+			;
+		if (i < st->nkinds && !strcmp(st->kinds[i].kind, r.kind)) {
+			if (st->kinds[i].all == 0)
+				st->kinds[i] = r;
+			continue;
+		}
+		if (st->nkinds == GW_MAX_KINDS)
+			continue;   /* the store's own kinds come first */
+		memmove(&st->kinds[i + 1], &st->kinds[i], (st->nkinds - i) * sizeof(r));
+		st->kinds[i] = r;
+		st->nkinds++;
+	}
+	if (rc < 0)
+		return rc;
+	sqlite3_reset(q);
+	return 0;
+}
+
 /* Fills *st (overwritten, not freed first) with the state of key. On failure
  * *st holds nothing allocated. Runs inside the caller's transaction or
  * savepoint, so the parts agree with each other. */
@@ -669,6 +722,8 @@ static int state_fill(struct store *s, const char *key, struct gw_state *st,
 	sqlite3_reset(q);
 
 	if ((rc = kinds_load(s, sub_id, st->kinds, &st->nkinds, func)) < 0)
+		goto fail;
+	if ((rc = reported_merge(s, sub_id, st, func)) < 0)
 		goto fail;
 
 	if ((rc = q_use(s, Q_MC_TOP, func)) < 0)
@@ -960,13 +1015,38 @@ static int apply_result(struct store *s, int64_t sub_id, const struct gw_pub *p,
 /* "reset": the submission's records and everything counted from them */
 static int apply_reset(struct store *s, int64_t sub_id)
 {
-	static const int qs[] = { Q_RESET_MSGS, Q_RESET_RECS, Q_RESET_KINDS, Q_RESET_MC };
+	static const int qs[] = { Q_RESET_MSGS, Q_RESET_RECS, Q_RESET_KINDS, Q_RESET_MC,
+				  Q_REP_CLEAR };
 
 	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
 		if (q_use(s, qs[i], __func__) < 0)
 			return GW_EINTERNAL;
 		b_int(s, qs[i], 1, sub_id);
 		if (q_exec(s, qs[i], __func__) < 0)
+			return GW_EINTERNAL;
+	}
+	return 0;
+}
+
+/* a legacy frame's validation_message: the reported counts become p's */
+static int apply_counts(struct store *s, int64_t sub_id, const struct gw_pub *p)
+{
+	if (q_use(s, Q_REP_CLEAR, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_REP_CLEAR, 1, sub_id);
+	if (q_exec(s, Q_REP_CLEAR, __func__) < 0)
+		return GW_EINTERNAL;
+	for (size_t i = 0; i < p->ncounts && i < sizeof(p->counts) / sizeof(p->counts[0]); i++) {
+		const struct gw_counts *c = &p->counts[i];
+
+		if (q_use(s, Q_REP_PUT, __func__) < 0)
+			return GW_EINTERNAL;
+		b_int(s, Q_REP_PUT, 1, sub_id);
+		b_text(s, Q_REP_PUT, 2, c->kind);
+		b_int(s, Q_REP_PUT, 3, c->all);
+		b_int(s, Q_REP_PUT, 4, c->unknown);
+		b_int(s, Q_REP_PUT, 5, c->issues);
+		if (q_exec(s, Q_REP_PUT, __func__) < 0)
 			return GW_EINTERNAL;
 	}
 	return 0;
@@ -1015,6 +1095,8 @@ static int apply_pub(struct store *s, const struct gw_pub *p, int64_t now_ms)
 	case GW_PUB_STATUS:
 		set_status = 1;
 		set_note = p->notification != NULL;
+		if (p->counts_set && (rc = apply_counts(s, sub_id, p)) < 0)
+			return rc;
 		break;
 	case GW_PUB_NOTIFICATION:
 		set_note = 1;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "conn.h"
 #include "gateway.h"
 #include "iplimit.h"
 #include "log.h"
@@ -41,7 +42,7 @@ struct gw_session {
 	struct gw_app *app;
 	struct gw_session *prev, *next;   /* app->sessions */
 	int mux;                 /* 1: /ws; 0: legacy */
-	int publisher;           /* legacy socket with a valid publish token */
+	int publisher;           /* legacy socket of a trusted publisher (auth_trusted_publisher) */
 	char key[GW_KEY_MAX + 1];/* legacy: the watched submission */
 	char ip[64];
 	struct gw_claims *claims;/* NULL: open mode; freed at close */
@@ -280,7 +281,7 @@ int ws_check_upgrade(struct gw_app *app, struct lws *wsi, char *reason, size_t l
 		snprintf(reason, len, "too many connections (%ld)", app->cfg->max_connections);
 		return 503;
 	}
-	server_peer(wsi, peer, sizeof(peer));
+	conn_client(wsi, app->cfg->proxy_nets, peer, sizeof(peer));
 	if (iplimit_count(app->ips, peer) >= (size_t)app->cfg->max_connections_per_ip) {
 		snprintf(reason, len, "too many connections from %s (at most %ld)", peer,
 			 app->cfg->max_connections_per_ip);
@@ -288,8 +289,8 @@ int ws_check_upgrade(struct gw_app *app, struct lws *wsi, char *reason, size_t l
 	}
 	if ((st = auth_origin(app, wsi, reason, len)) != 0)
 		return st;
-	/* a publisher on the legacy socket needs no browser token */
-	if (legacy && auth_has_publish_token(app, wsi))
+	/* a trusted publisher on the legacy socket needs no browser token */
+	if (legacy && auth_trusted_publisher(app, wsi))
 		return 0;
 	st = auth_browser(app, wsi, legacy ? key : NULL, &claims, reason, len);
 	auth_claims_free(claims);
@@ -306,7 +307,10 @@ static void send_legacy_state(struct gw_session *s, struct reg_sub *sub)
 		return;
 	}
 	sub->last_seq = st.seq;
-	send_str(s, proto_encode_legacy(&st));
+	/* a submission nobody published to gets no frame: legacy pages render
+	 * their state server-side, and a frame of nulls would blank it */
+	if (st.exists)
+		send_str(s, proto_encode_legacy(&st));
 	proto_state_clear(&st);
 }
 
@@ -318,7 +322,7 @@ static int on_established(struct gw_session *s, struct lws *wsi)
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->app = app;
-	server_peer(wsi, s->ip, sizeof(s->ip));
+	conn_client(wsi, app->cfg->proxy_nets, s->ip, sizeof(s->ip));
 	if (iplimit_add(&app->ips, s->ip)) {
 		s->app = NULL;   /* nothing to undo in CLOSED */
 		return -1;
@@ -332,7 +336,7 @@ static int on_established(struct gw_session *s, struct lws *wsi)
 	app->nsessions++;
 	GW_SET(ws_connections, (int64_t)app->nsessions);
 
-	if (!s->mux && auth_has_publish_token(app, wsi))
+	if (!s->mux && auth_trusted_publisher(app, wsi))
 		s->publisher = 1;
 	else if (auth_browser(app, wsi, s->mux ? NULL : s->key, &s->claims, reason, sizeof(reason))) {
 		/* checked before the upgrade; the token can only have expired since */
@@ -395,36 +399,18 @@ static void legacy_receive(struct gw_session *s, const char *msg, size_t len)
 	int r;
 
 	if (!s->publisher) {
-		GW_WARN("%s: %s sent a frame on the legacy socket of %s without a publish token; closing",
+		GW_WARN("%s: %s sent a frame on the legacy socket of %s but is not a trusted publisher; closing",
 			__func__, s->ip, s->key);
-		close_soon(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "publishing needs a publish token");
+		close_soon(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			   "publishing needs a publish token or a --publish-networks peer");
 		return;
 	}
 	job = writer_job_new(GW_SRC_WS, 0);
 	if (!job)
 		return;
 	job->cookie = (uintptr_t)s->wsi;
-	r = proto_decode_publish(msg, len, (size_t)app->cfg->max_publish, s->key,
-				 &job->pub, err, sizeof(err));
-	if (r == GW_EINVAL) {
-		/* the legacy backend format: {"message": status, "notification_message": text} */
-		json_t *o = json_loadb(msg, len, 0, NULL);
-		json_t *st = o ? json_object_get(o, "message") : NULL;
-		if (json_is_string(st) && !json_object_get(o, "type")) {
-			json_t *p = json_pack("{s:s, s:s, s:O}", "type", "status",
-					      "submission", s->key, "status", st);
-			json_t *nm = json_object_get(o, "notification_message");
-			if (p && json_is_string(nm))
-				json_object_set(p, "notification", nm);
-			char *txt = p ? json_dumps(p, JSON_COMPACT) : NULL;
-			if (txt)
-				r = proto_decode_publish(txt, strlen(txt), 0, s->key,
-							 &job->pub, err, sizeof(err));
-			free(txt);
-			json_decref(p);
-		}
-		json_decref(o);
-	}
+	r = proto_decode_legacy(msg, len, (size_t)app->cfg->max_publish, s->key,
+				&job->pub, err, sizeof(err));
 	if (r) {
 		GW_WARN("%s: refused a publish from %s on %s: %s", __func__, s->ip, s->key, err);
 		GW_INC(publishes[GW_SRC_WS][GW_OUT_INVALID]);

@@ -530,8 +530,16 @@ static void test_decode_errors(void)
 		    NULL, GW_EINVAL, "from: expected a string");
 	EXPECT_FAIL("{\"from\":\"x\",\"body\":{\"type\":\"nope\",\"submission\":\"4\"}}",
 		    NULL, GW_EINVAL, "type: unknown type");
-	/* a "body" that is not an object makes it a bare publish, which lacks type */
-	EXPECT_FAIL("{\"body\":\"x\"}", NULL, GW_EINVAL, "type: missing");
+	/* a "body" that is neither an object nor a string makes it a bare
+	 * publish, which lacks type */
+	EXPECT_FAIL("{\"body\":3}", NULL, GW_EINVAL, "type: missing");
+	/* a string body must hold a JSON object */
+	EXPECT_FAIL("{\"body\":\"x\"}", NULL, GW_EINVAL, "body: a string body must hold a JSON object");
+	EXPECT_FAIL("{\"body\":\"[1]\"}", NULL, GW_EINVAL, "body: a string body must hold a JSON object, not array");
+	EXPECT_FAIL("{\"body\":\"{\\\"type\\\":\\\"nope\\\"}\"}", NULL, GW_EINVAL, "type: unknown type");
+	/* datetime: a string or a number, nothing else */
+	EXPECT_FAIL("{\"datetime\":true,\"body\":{\"type\":\"reset\",\"submission\":\"4\"}}",
+		    NULL, GW_EINVAL, "datetime: expected a string");
 
 	/* a long user value is cut in the reason */
 	rc = decode("{\"type\":\"status\",\"submission\":\"42\",\"status\":"
@@ -547,6 +555,116 @@ static void test_decode_errors(void)
 }
 
 /* 100,000 records pass; 100,001 are refused */
+/* the envelope as existing queue-manager apps send it: body as a JSON
+ * string holding the document, datetime as a unix time */
+static void test_decode_app_envelope(void)
+{
+	static const char *forms[] = {
+		"{\"from\":\"importer\",\"to\":\"statusgate\",\"datetime\":1795494135.25,"
+		"\"body\":\"{\\\"type\\\":\\\"status\\\",\\\"submission\\\":\\\"42\\\","
+		"\\\"status\\\":\\\"ready\\\",\\\"notification\\\":\\\"ok\\\"}\"}",
+		"{\"from\":\"importer\",\"datetime\":1795494135,"
+		"\"body\":{\"type\":\"status\",\"submission\":\"42\",\"status\":\"ready\","
+		"\"notification\":\"ok\"}}",
+	};
+	struct gw_pub p;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		int rc = decode(forms[i], NULL, &p, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "form %zu: %s\n", i, err);
+		CHECK_EQ_INT(rc, GW_OK);
+		CHECK_EQ_INT(p.type, GW_PUB_STATUS);
+		CHECK_EQ_STR(p.key, "42");
+		CHECK_EQ_INT(p.status, GW_ST_READY);
+		CHECK_EQ_STR(p.notification, "ok");
+		CHECK_EQ_STR(p.from, "importer");
+		proto_pub_free(&p);
+	}
+}
+
+static int legacy(const char *json, const char *key, struct gw_pub *p, char *err, size_t n)
+{
+	return proto_decode_legacy(json, strlen(json), 1 << 20, key, p, err, n);
+}
+
+/* frames a legacy backend sends on /ws/submissions/{key}/ */
+static void test_decode_legacy(void)
+{
+	struct gw_pub p;
+	char err[256];
+
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"notification_message\":\"Checked\","
+			    "\"validation_message\":{\"animals\":3,\"samples\":2,"
+			    "\"animal_unkn\":1,\"sample_unkn\":0,\"animal_issues\":1,"
+			    "\"sample_issues\":2}}", "42", &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_INT(p.type, GW_PUB_STATUS);
+	CHECK_EQ_STR(p.key, "42");
+	CHECK_EQ_INT(p.status, GW_ST_READY);
+	CHECK_EQ_STR(p.notification, "Checked");
+	CHECK_EQ_INT(p.counts_set, 1);
+	CHECK_EQ_INT(p.ncounts, 2);
+	CHECK_EQ_STR(p.counts[0].kind, "animal");
+	CHECK(p.counts[0].all == 3 && p.counts[0].unknown == 1 && p.counts[0].issues == 1);
+	CHECK_EQ_STR(p.counts[1].kind, "sample");
+	CHECK(p.counts[1].all == 2 && p.counts[1].unknown == 0 && p.counts[1].issues == 2);
+	proto_pub_free(&p);
+
+	/* "" says: no records, no counts */
+	CHECK_EQ_INT(legacy("{\"message\":\"loaded\",\"notification_message\":\"\","
+			    "\"validation_message\":\"\"}", "k", &p, err, sizeof(err)), GW_OK);
+	CHECK(p.counts_set == 1 && p.ncounts == 0 && p.status == GW_ST_LOADED);
+	CHECK_EQ_STR(p.notification, "");
+	proto_pub_free(&p);
+	/* absent or null: the stored counts stay */
+	CHECK_EQ_INT(legacy("{\"message\":\"need_revision\"}", "k", &p, err, sizeof(err)), GW_OK);
+	CHECK(p.counts_set == 0 && p.notification == NULL && p.status == GW_ST_NEED_REVISION);
+	proto_pub_free(&p);
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"validation_message\":null}", "k", &p,
+			    err, sizeof(err)), GW_OK);
+	CHECK(p.counts_set == 0);
+	proto_pub_free(&p);
+	/* only the kinds it names */
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"validation_message\":{\"samples\":4}}",
+			    "k", &p, err, sizeof(err)), GW_OK);
+	CHECK(p.counts_set == 1 && p.ncounts == 1);
+	CHECK_EQ_STR(p.counts[0].kind, "sample");
+	CHECK(p.counts[0].all == 4 && p.counts[0].unknown == 0);
+	proto_pub_free(&p);
+	/* the new format is accepted on the socket too, with its key as the hint */
+	CHECK_EQ_INT(legacy("{\"type\":\"notification\",\"notification\":\"y\"}", "k", &p,
+			    err, sizeof(err)), GW_OK);
+	CHECK(p.type == GW_PUB_NOTIFICATION && p.counts_set == 0);
+	CHECK_EQ_STR(p.key, "k");
+	proto_pub_free(&p);
+	CHECK_EQ_INT(legacy("{\"type\":\"reset\",\"submission\":\"other\"}", "k", &p,
+			    err, sizeof(err)), GW_EINVAL);
+
+	/* refusals, each with its reason */
+	CHECK_EQ_INT(legacy("{\"message\":\"Dancing\"}", "k", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "message: unknown status") != NULL);
+	CHECK_EQ_INT(legacy("{\"notification_message\":\"x\"}", "k", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "message: missing") != NULL);
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"validation_message\":{\"animals\":-1}}",
+			    "k", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "validation_message.animals") != NULL);
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"validation_message\":{\"animal_unkn\":\"2\"}}",
+			    "k", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "validation_message.animal_unkn") != NULL);
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"validation_message\":7}",
+			    "k", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "validation_message") != NULL);
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\",\"notification_message\":5}",
+			    "k", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK_EQ_INT(legacy("[1]", "k", &p, err, sizeof(err)), GW_EJSON);
+	CHECK_EQ_INT(legacy("{\"message\":", "k", &p, err, sizeof(err)), GW_EJSON);
+	CHECK_EQ_INT(legacy("{\"message\":\"Ready\"}", "bad key!", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK_EQ_INT(proto_decode_legacy("{\"message\":\"Ready\"}", 20, 10, "k", &p, err, sizeof(err)),
+		     GW_ETOOBIG);
+	CHECK(p.root == NULL);
+}
+
 static void test_decode_limits(void)
 {
 	static const char head[] = "{\"type\":\"records\",\"submission\":\"42\",\"records\":[";
@@ -656,6 +774,41 @@ static void test_legacy(void)
 	free(s);
 	proto_state_clear(&st);
 	CHECK(st.ntop == 0 && st.nkinds == 0 && st.top[0].text == NULL);
+
+	/* counts a legacy publisher reported come back exactly as sent, even
+	 * all zeros (an object, not ""), and say so in the summary */
+	memset(&st, 0, sizeof(st));
+	strcpy(st.key, "42");
+	st.exists = 1;
+	st.status = GW_ST_READY;
+	st.nkinds = 2;
+	strcpy(st.kinds[0].kind, "animal");
+	st.kinds[0].reported = 1;
+	st.kinds[0].all = 3;
+	st.kinds[0].known = 2;
+	st.kinds[0].rep_unknown = 1;
+	st.kinds[0].rep_issues = 1;
+	strcpy(st.kinds[1].kind, "sample");
+	st.kinds[1].reported = 1;
+	s = proto_encode_legacy(&st);
+	CHECK_EQ_STR(s, "{\"message\":\"Ready\",\"notification_message\":\"\","
+		     "\"validation_message\":{\"animals\":3,\"samples\":0,"
+		     "\"animal_unkn\":1,\"sample_unkn\":0,\"animal_issues\":1,"
+		     "\"sample_issues\":0}}");
+	free(s);
+	{
+		json_t *sum = proto_summary_json(&st), *a = json_object_get(sum, "animal");
+		CHECK(json_is_true(json_object_get(a, "reported")));
+		CHECK(jint(a, "all") == 3 && jint(a, "known") == 2 && jint(a, "unknown") == 1 &&
+		      jint(a, "issues") == 1);
+		CHECK(json_object_get(a, "pass") == NULL && json_object_get(a, "error") == NULL);
+		json_decref(sum);
+	}
+	s = proto_encode_event(&st, "ep", GW_PUB_STATUS, "2026-11-24T04:22:15.123Z");
+	CHECK(s && strstr(s, "\"animal\":{\"all\":3,\"known\":2,\"unknown\":1,"
+			  "\"issues\":1,\"reported\":true}") != NULL);
+	free(s);
+	proto_state_clear(&st);
 }
 
 static void check_summary(json_t *sum)
@@ -1134,6 +1287,8 @@ int main(void)
 	test_decode_key_hint();
 	test_decode_errors();
 	test_decode_limits();
+	test_decode_app_envelope();
+	test_decode_legacy();
 	test_legacy();
 	test_event_snapshot_state();
 	test_direct_encoding();

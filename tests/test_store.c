@@ -478,6 +478,91 @@ static void test_reset(void)
 	store_close(s);
 }
 
+/* counts a legacy publisher reported: kept with the submission, in every
+ * state, replaced by the next frame's, cleared by "" and by a reset, and
+ * giving way kind by kind to the store's own records */
+static void test_reported_counts(void)
+{
+	struct store *s = open_mem();
+	struct gw_state st;
+	struct gw_pub p;
+	const struct gw_kind_sum *k;
+
+	memset(&st, 0, sizeof(st));
+	pub_init(&p, GW_PUB_STATUS, "L");
+	p.status = GW_ST_READY;
+	p.counts_set = 1;
+	p.ncounts = 2;
+	p.counts[0] = (struct gw_counts){ "animal", 3, 1, 1 };
+	p.counts[1] = (struct gw_counts){ "sample", 2, 0, 2 };
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	CHECK_EQ_INT(st.nkinds, 2);
+	k = summary_find(&st, "animal");
+	CHECK(k && k->reported && k->all == 3 && k->known == 2 && k->rep_unknown == 1 &&
+	      k->rep_issues == 1);
+	k = summary_find(&st, "sample");
+	CHECK(k && k->reported && k->all == 2 && k->rep_unknown == 0 && k->rep_issues == 2);
+
+	/* a status without validation_message leaves them; a read sees them */
+	pub_init(&p, GW_PUB_STATUS, "L");
+	p.status = GW_ST_COMPLETED;
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	get(s, "L", &st);
+	CHECK_EQ_INT(st.nkinds, 2);
+	CHECK_EQ_INT(st.status, GW_ST_COMPLETED);
+	CHECK(summary_find(&st, "animal")->reported);
+
+	/* records of its own for "animal": the computed summary takes over
+	 * that kind; "sample" stays reported; the kinds stay sorted */
+	pub_init(&p, GW_PUB_RECORDS, "L");
+	pub_rec(&p, "animal", "a1", GW_RES_UNKNOWN);
+	pub_rec(&p, "plot", "p1", GW_RES_UNKNOWN);
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	CHECK_EQ_INT(st.nkinds, 3);
+	CHECK_EQ_STR(st.kinds[0].kind, "animal");
+	CHECK_EQ_STR(st.kinds[1].kind, "plot");
+	CHECK_EQ_STR(st.kinds[2].kind, "sample");
+	CHECK_KIND(&st, "animal", 1, 0, 1, 0, 0, 0, 0);
+	CHECK(!summary_find(&st, "animal")->reported);
+	CHECK(summary_find(&st, "sample")->reported);
+
+	/* the next frame's counts replace them all ("animal" is still ours) */
+	pub_init(&p, GW_PUB_STATUS, "L");
+	p.status = GW_ST_READY;
+	p.counts_set = 1;
+	p.ncounts = 1;
+	p.counts[0] = (struct gw_counts){ "animal", 9, 9, 0 };
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	CHECK_EQ_INT(st.nkinds, 2);
+	CHECK_KIND(&st, "animal", 1, 0, 1, 0, 0, 0, 0);
+	CHECK(summary_find(&st, "sample") == NULL);
+
+	/* a reset forgets records and reported counts: the reported animal
+	 * counts would have shown again, so the reset really cleared them */
+	pub_init(&p, GW_PUB_RESET, "L");
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	CHECK_EQ_INT(st.nkinds, 0);
+
+	/* "" (counts_set with none) clears them */
+	pub_init(&p, GW_PUB_STATUS, "M");
+	p.status = GW_ST_READY;
+	p.counts_set = 1;
+	p.ncounts = 1;
+	p.counts[0] = (struct gw_counts){ "sample", 4, 4, 0 };
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	CHECK_EQ_INT(st.nkinds, 1);
+	pub_init(&p, GW_PUB_STATUS, "M");
+	p.status = GW_ST_READY;
+	p.counts_set = 1;
+	CHECK_EQ_INT(apply_free(s, &p, &st), 0);
+	CHECK_EQ_INT(st.nkinds, 0);
+	get(s, "M", &st);
+	CHECK_EQ_INT(st.nkinds, 0);
+
+	proto_state_clear(&st);
+	store_close(s);
+}
+
 static void test_duplicate_id(void)
 {
 	struct store *s = open_mem();
@@ -1010,6 +1095,7 @@ int main(void)
 	test_records();
 	test_validation();
 	test_reset();
+	test_reported_counts();
 	test_duplicate_id();
 	test_too_many_kinds();
 	test_events();

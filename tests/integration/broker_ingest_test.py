@@ -41,7 +41,6 @@ def seq_is(gw, key, n):
     return lambda: (state(gw, key) or {}).get("seq") == n
 
 
-EMPTY = {"message": None, "notification_message": "", "validation_message": ""}
 
 
 @t.test
@@ -50,7 +49,7 @@ async def pika_publish_reaches_a_legacy_websocket():
     with gateway(url=BROKER.url + "/") as gw:
         gw.wait_ready()
         async with gw.ws("/ws/submissions/42/") as ws:
-            assert await recv_json(ws) == EMPTY
+            await expect_silence(ws)   # unknown: no initial frame
             c = conn()
             pub(c.channel(), status("42", "loaded", "Data loaded"), "submission.42.status")
             assert await recv_json(ws, 15) == {"message": "Loaded",
@@ -76,7 +75,7 @@ async def amqp_tools_publish_reaches_a_websocket():
     with gateway() as gw:
         gw.wait_ready()
         async with gw.ws("/ws/submissions/tools-1") as ws:
-            assert await recv_json(ws) == EMPTY
+            await expect_silence(ws)   # unknown: no initial frame
             body = json.dumps(status("tools-1", "submitted", "sent by amqp-publish"))
             subprocess.run(["amqp-publish", "--url", BROKER.url, "-e", "statusgate",
                             "-r", "submission.tools-1.status", "-p", "-C",
