@@ -180,7 +180,7 @@ static int read_claims(json_t *payload, int64_t now, struct gw_claims **out,
 int token_verify(const char *secret, const char *token, size_t len, int64_t now,
 		 struct gw_claims **out, char *reason, size_t rlen)
 {
-	const char *d1, *d2, *end = token + len;
+	const char *d1, *d2, *end;
 	unsigned char mac[EVP_MAX_MD_SIZE], sig[64];
 	unsigned int maclen = 0;
 	json_t *head = NULL, *payload = NULL;
@@ -189,6 +189,8 @@ int token_verify(const char *secret, const char *token, size_t len, int64_t now,
 	int r;
 
 	*out = NULL;
+	/* an empty token may be NULL, and NULL + 0 is undefined in C */
+	end = len ? token + len : token;
 	if (!len || len > GW_TOKEN_MAX ||
 	    !(d1 = memchr(token, '.', len)) ||
 	    !(d2 = memchr(d1 + 1, '.', (size_t)(end - d1 - 1))) ||

@@ -40,8 +40,8 @@ enum {
 	GW_TOKEN_ENOMEM = -7,
 };
 
-/* Verifies token (len bytes, not NUL-terminated) against secret at time
- * now (unix seconds). Returns GW_TOKEN_OK and *out (malloc'd, freed with
+/* Verifies token (len bytes, not NUL-terminated; NULL when len is 0)
+ * against secret at time now (unix seconds). Returns GW_TOKEN_OK and *out (malloc'd, freed with
  * token_claims_free) or a negative GW_TOKEN_E* with a reason. */
 int token_verify(const char *secret, const char *token, size_t len, int64_t now,
 		 struct gw_claims **out, char *reason, size_t rlen);

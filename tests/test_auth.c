@@ -204,6 +204,16 @@ static void test_malformed(void)
 		CHECK_EQ_INT(verify(big, &c), GW_TOKEN_EMALFORMED);
 		free(big);
 	}
+	/* an empty token as a NULL pointer (fuzz_token found the NULL + 0 that
+	 * UBSan reports as undefined) */
+	{
+		char reason[200];
+
+		c = NULL;
+		CHECK_EQ_INT(token_verify(SECRET, NULL, 0, NOW, &c, reason, sizeof(reason)),
+			     GW_TOKEN_EMALFORMED);
+		CHECK(!c);
+	}
 	/* an HS256 header, nothing else: no signature to match */
 	CHECK_EQ_INT(verify("eyJhbGciOiJIUzI1NiJ9..", &c), GW_TOKEN_ESIG);
 	/* a payload that is not JSON, signed correctly */
