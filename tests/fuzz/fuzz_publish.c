@@ -65,6 +65,7 @@ static void check_ok(const struct gw_pub *p, const char *hint)
 	FUZZ_CHECK(p->type >= 0 && p->type < GW_PUB_COUNT);
 	FUZZ_CHECK(!p->id || printable_id(p->id));
 	FUZZ_CHECK(!p->notification || strlen(p->notification) <= GW_TEXT_MAX);
+	FUZZ_CHECK(!p->counts_set && p->ncounts == 0);   /* legacy frames only */
 	switch (p->type) {
 	case GW_PUB_STATUS:
 		FUZZ_CHECK(p->status >= 0 && p->status < GW_ST_COUNT);
