@@ -25,10 +25,16 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
-static void wake(void *arg)
+static struct gw_job *done_head, **done_tail = &done_head;   /* under mu */
+
+/* writer thread: keeps each finished batch for the submitting loop */
+static void on_done(void *arg, struct gw_job *batch)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
+	*done_tail = batch;
+	while (*done_tail)
+		done_tail = &(*done_tail)->next;
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
 }
@@ -36,7 +42,8 @@ static void wake(void *arg)
 /* a writer on a fresh database at path; NULL (reported) on failure */
 static struct writer *start(const char *path)
 {
-	struct writer_cfg cfg = { path, 1000, 1024, 3600000, wake, NULL };
+	struct writer_cfg cfg = { .db_path = path, .history = 1000, .batch = 1024,
+				  .dedup_window_ms = 3600000, .done = on_done };
 	struct writer *w;
 	char err[200];
 
@@ -69,9 +76,11 @@ static double run(struct writer *w, long n, long window, body_fn fn, void *arg, 
 			sent++;
 		}
 		pthread_mutex_lock(&mu);
-		struct gw_job *list = writer_take_done(w);
-		if (!list)
+		if (!done_head)
 			pthread_cond_wait(&cv, &mu);
+		struct gw_job *list = done_head;
+		done_head = NULL;
+		done_tail = &done_head;
 		pthread_mutex_unlock(&mu);
 		while (list) {
 			struct gw_job *next = list->next;

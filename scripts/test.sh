@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs (RabbitMQ, Chromium, clients,
 # clang), builds with -Werror, runs every ctest test (unit, integration,
-# broker, browser), then builds again with ASan+UBSan and runs the tests
-# there too, and last runs every libFuzzer target for FUZZ_SECONDS each
+# broker, browser, image), then builds again with ASan+UBSan and runs the
+# tests there too, less the image test (the image is built from the sources,
+# not from a build tree, so tests.cmake leaves it out of the sanitizer
+# build), and last runs every libFuzzer target for FUZZ_SECONDS each
 # (default 45: eight targets, about six minutes).
 # Tests that need RabbitMQ start their own broker; none of them skip.
 set -euo pipefail

@@ -5,7 +5,9 @@
  */
 #include "conn.h"
 
+#include <jansson.h>
 #include <libwebsockets.h>
+#include <stdlib.h>
 #include <string.h>
 
 int conn_header(struct lws *wsi, int token, char *out, size_t len)
@@ -65,4 +67,43 @@ void conn_client(struct lws *wsi, const struct netset *proxies, char *out, size_
 	conn_header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof(xff));
 	conn_header(wsi, WSI_TOKEN_HTTP_X_REAL_IP, rip, sizeof(rip));
 	netaddr_forwarded_client(xff, rip, proxies, out, len);
+}
+
+const char *conn_status_error(int status)
+{
+	switch (status) {
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 429: return "too_many";
+	case 503: return "unavailable";
+	default: return "refused";
+	}
+}
+
+/* The head is written by hand: lws 4.1 has not parsed the request's HTTP
+ * version yet at this point and would answer "HTTP/1.0", which strict
+ * clients reject. */
+int conn_refuse(struct lws *wsi, int status, const char *error, const char *detail)
+{
+	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE;
+	size_t room = sizeof(buf) - LWS_PRE;
+	json_t *o = json_pack("{s:s, s:s}", "error", error, "detail", detail);
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	const char *phrase = status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" :
+			     status == 404 ? "Not Found" : status == 429 ? "Too Many Requests" :
+			     status == 503 ? "Service Unavailable" : "Bad Request";
+	int n, r = -1;
+
+	json_decref(o);
+	if (!s)
+		return -1;
+	n = snprintf((char *)start, room, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+		     "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n\r\n%s",
+		     status, phrase, strlen(s), s);
+	if (n > 0 && (size_t)n < room &&
+	    lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_HEADERS) >= 0)
+		r = 1;
+	free(s);
+	return r;
 }

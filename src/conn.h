@@ -27,4 +27,12 @@ int conn_relayed(struct lws *wsi);
  * netaddr_forwarded_client), else the peer's */
 void conn_client(struct lws *wsi, const struct netset *proxies, char *out, size_t len);
 
+/* the "error" word of an HTTP status: "unauthorized" for 401... */
+const char *conn_status_error(int status);
+/* Refuses a WebSocket upgrade (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE): the whole
+ * answer, headers and JSON body {"error","detail"}, in one write, with
+ * Connection: close. Returns 1 (what the callback returns to lws), or -1
+ * when it could not be written. */
+int conn_refuse(struct lws *wsi, int status, const char *error, const char *detail);
+
 #endif

@@ -5,24 +5,29 @@
  * Responses are never written from the request callback: the handler fills
  * the per-session response (status, type, body) and asks for WRITEABLE; the
  * first WRITEABLE sends the headers, later ones send the body in chunks, the
- * last with LWS_WRITE_HTTP_FINAL. A publish is decoded here, queued to the
- * writer, and answered when the writer hands the committed job back; if the
- * client hung up meanwhile the job's pending record is simply orphaned.
+ * last with LWS_WRITE_HTTP_FINAL. A publish is decoded here and queued to
+ * the writer; its done callback (run by the core after the commit and the
+ * fan-out) answers it; if the client hung up meanwhile the job's pending
+ * record is simply orphaned and freed there.
  */
 #include <libwebsockets.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "auth.h"
 #include "chunked.h"
+#include "config.h"
 #include "conn.h"
-#include "gateway.h"
+#include "http_api.h"
+#include "hub.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
 #include "reqparse.h"
 #include "store.h"
+#include "writer.h"
 
 #define BODY_CHUNK 16384
 
@@ -50,7 +55,7 @@ struct http_pss {
 	size_t rlen, roff;
 	int headers_sent;
 	int close_after;
-	int counted;             /* in app->http_replies */
+	int counted;             /* in the core's count of answers being written */
 };
 
 size_t http_pss_size(void)
@@ -64,7 +69,7 @@ size_t http_pss_size(void)
 static void reply_finished(struct lws *wsi, struct http_pss *h)
 {
 	if (h->counted)
-		gw_app_of(wsi)->http_replies--;
+		hub_reply_end(hub_of(wsi));
 	h->counted = 0;
 }
 
@@ -74,7 +79,7 @@ static int reply(struct lws *wsi, struct http_pss *h, int status,
 {
 	/* counted until written, so that a stopping gateway drains it */
 	if (!h->counted)
-		gw_app_of(wsi)->http_replies++;
+		hub_reply_begin(hub_of(wsi));
 	h->counted = 1;
 	free(h->resp);
 	h->status = status;
@@ -165,46 +170,6 @@ static int on_writeable(struct lws *wsi, struct http_pss *h)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* For refusing a WebSocket upgrade: headers and body in one write, as the
- * upgrade path expects the response to be complete when we return. The head
- * is written by hand: lws 4.1 has not parsed the request's HTTP version yet
- * at this point and would answer "HTTP/1.0", which strict clients reject. */
-static int reply_now(struct lws *wsi, int status, const char *error, const char *detail)
-{
-	unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE;
-	size_t room = sizeof(buf) - LWS_PRE;
-	json_t *o = json_pack("{s:s, s:s}", "error", error, "detail", detail);
-	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	const char *phrase = status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" :
-			     status == 404 ? "Not Found" : status == 429 ? "Too Many Requests" :
-			     status == 503 ? "Service Unavailable" : "Bad Request";
-	int n, r = -1;
-
-	json_decref(o);
-	if (!s)
-		return -1;
-	n = snprintf((char *)start, room, "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
-		     "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n\r\n%s",
-		     status, phrase, strlen(s), s);
-	if (n > 0 && (size_t)n < room &&
-	    lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_HEADERS) >= 0)
-		r = 1;
-	free(s);
-	return r;
-}
-
-static const char *status_error(int status)
-{
-	switch (status) {
-	case 401: return "unauthorized";
-	case 403: return "forbidden";
-	case 404: return "not_found";
-	case 429: return "too_many";
-	case 503: return "unavailable";
-	default: return "refused";
-	}
-}
-
 /* room for n more body bytes, growing geometrically; 0 or -1 */
 static int body_reserve(struct http_pss *h, size_t n)
 {
@@ -251,56 +216,20 @@ static int refuse_publish(struct lws *wsi, struct http_pss *h, int status,
 {
 	char peer[GW_ADDR_MAX];
 
-	conn_client(wsi, gw_app_of(wsi)->cfg->proxy_nets, peer, sizeof(peer));
-	GW_WARN("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
+	conn_client(wsi, hub_cfg(hub_of(wsi))->proxy_nets, peer, sizeof(peer));
+	GW_WARN_RL("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
 	GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
 	return reply_error(wsi, h, status, error, detail);
 }
 
-static int publish(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+/* service thread (the job's done callback): the answer to a publish, once
+ * committed and fanned out, unless the client left meanwhile */
+static void publish_done(struct gw_job *job, void *arg)
 {
-	struct gw_job *job;
-	struct http_pending *pend;
-	char err[200];
-	int r;
-
-	if (h->too_big) {
-		snprintf(err, sizeof(err), "publish body over the %ld byte limit", app->cfg->max_publish);
-		return refuse_publish(wsi, h, 413, "too_large", err);
-	}
-	if (app->draining)
-		return reply_error(wsi, h, 503, "unavailable", "shutting down");
-	job = writer_job_new(GW_SRC_HTTP, 0);
-	pend = calloc(1, sizeof(*pend));
-	if (!job || !pend) {
-		writer_job_free(job);
-		free(pend);
-		return reply_error(wsi, h, 500, "internal", "out of memory");
-	}
-	r = proto_decode_publish((const char *)h->body, h->blen, (size_t)app->cfg->max_publish,
-				 NULL, &job->pub, err, sizeof(err));
-	body_drop(h);
-	if (r) {
-		writer_job_free(job);
-		free(pend);
-		return refuse_publish(wsi, h, proto_http_status(r), proto_err_name(r), err);
-	}
-	pend->wsi = wsi;
-	h->pending = pend;
-	job->cookie = (uintptr_t)pend;
-	writer_submit(app->writer, job);
-	return 0;
-}
-
-void http_publish_done(struct gw_app *app, struct gw_job *job)
-{
-	struct http_pending *pend = (struct http_pending *)(uintptr_t)job->cookie;
+	struct http_pending *pend = arg;
 	struct http_pss *h;
 	json_t *o;
 
-	(void)app;
-	if (!pend)
-		return;
 	if (!pend->wsi) {        /* the client left before the commit */
 		free(pend);
 		return;
@@ -311,7 +240,7 @@ void http_publish_done(struct gw_app *app, struct gw_job *job)
 		o = json_pack("{s:b, s:s, s:s, s:b}", "accepted", 1, "submission", job->key,
 			      "type", proto_type_name(job->type), "duplicate", job->result == 1);
 		if (job->result == 0) {
-			json_object_set_new(o, "epoch", json_string(writer_epoch(app->writer)));
+			json_object_set_new(o, "epoch", json_string(hub_epoch(hub_of(pend->wsi))));
 			json_object_set_new(o, "seq", json_integer((json_int_t)job->seq));
 		}
 		reply_json(pend->wsi, h, 200, o);
@@ -324,63 +253,127 @@ void http_publish_done(struct gw_app *app, struct gw_job *job)
 	free(pend);
 }
 
+static int publish(struct hub *hub, struct lws *wsi, struct http_pss *h)
+{
+	struct gw_job *job;
+	struct http_pending *pend;
+	char err[200];
+	int r;
+
+	if (h->too_big) {
+		snprintf(err, sizeof(err), "publish body over the %ld byte limit", hub_cfg(hub)->max_publish);
+		return refuse_publish(wsi, h, 413, "too_large", err);
+	}
+	if (hub_draining(hub))
+		return reply_error(wsi, h, 503, "unavailable", "shutting down");
+	job = writer_job_new(GW_SRC_HTTP, 0);
+	pend = calloc(1, sizeof(*pend));
+	if (!job || !pend) {
+		writer_job_free(job);
+		free(pend);
+		return reply_error(wsi, h, 500, "internal", "out of memory");
+	}
+	r = proto_decode_publish((const char *)h->body, h->blen, (size_t)hub_cfg(hub)->max_publish,
+				 NULL, &job->pub, err, sizeof(err));
+	body_drop(h);
+	if (r) {
+		writer_job_free(job);
+		free(pend);
+		return refuse_publish(wsi, h, proto_http_status(r), proto_err_name(r), err);
+	}
+	pend->wsi = wsi;
+	h->pending = pend;
+	job->done = publish_done;
+	job->done_arg = pend;
+	writer_submit(hub_writer(hub), job);
+	return 0;
+}
+
 /* ---- reads ---- */
+
+/* GET .../events: at most this many per answer (?limit=, 1..EVENTS_MAX) */
+#define EVENTS_DEFAULT 100
+#define EVENTS_MAX 1000
 
 struct events_acc {
 	json_t *arr;
+	uint64_t last;
 };
 
-static int add_event(void *arg, uint64_t seq, const char *json, size_t len)
+static int add_event(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct events_acc *a = arg;
 	json_t *e = json_loadb(json, len, 0, NULL);
 
-	(void)seq;
+	(void)type;
+	a->last = seq;
 	if (e)
 		json_array_append_new(a->arr, e);
 	return 0;
 }
 
-static int get_events(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *key)
+/* ?name=N as a number from lo to hi; 0 and *out, 1 when absent, -1 when bad */
+static int query_number(struct lws *wsi, const char *name, unsigned long long lo,
+			unsigned long long hi, unsigned long long *out)
 {
 	char arg[32];
-	const char *v;
-	uint64_t since = 0;
-	uint64_t oldest = 0;
-	struct events_acc acc = { json_array() };
-	json_t *o;
+	const char *v = lws_get_urlarg_by_name(wsi, name, arg, sizeof(arg));
+	uint64_t n;
 
-	/* lws copies "since=N" into arg and returns a pointer to N */
-	if ((v = lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg)))) {
-		if (reqparse_uint(v, &since)) {
-			json_decref(acc.arr);
-			return reply_error(wsi, h, 400, "bad_request", "since must be a non-negative integer");
-		}
+	/* lws copies "name=N" into arg and returns a pointer to N */
+	if (!v)
+		return 1;
+	if (reqparse_uint(v, &n) || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* stored events after ?since=, a page of ?limit= at most: "more" says
+ * whether another page follows (ask again with since = "next") */
+static int get_events(struct hub *hub, struct lws *wsi, struct http_pss *h, const char *key)
+{
+	unsigned long long since = 0, limit = EVENTS_DEFAULT;
+	uint64_t oldest = 0;
+	struct events_acc acc = { json_array(), 0 };
+	json_t *o;
+	int n;
+
+	if (query_number(wsi, "since=", 0, ULLONG_MAX, &since) < 0) {
+		json_decref(acc.arr);
+		return reply_error(wsi, h, 400, "bad_request", "since must be a non-negative integer");
 	}
-	if (store_events_since(app->rstore, key, since, 0, add_event, &acc, &oldest) < 0) {
+	if (query_number(wsi, "limit=", 1, EVENTS_MAX, &limit) < 0) {
+		json_decref(acc.arr);
+		return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
+	}
+	acc.last = since;
+	n = store_events_since(hub_store(hub), key, since, (unsigned)limit, add_event, &acc, &oldest);
+	if (n < 0) {
 		json_decref(acc.arr);
 		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
 	}
-	o = json_pack("{s:s, s:s, s:I, s:b, s:o}", "submission", key,
-		      "epoch", writer_epoch(app->writer), "oldest", (json_int_t)oldest,
+	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:b, s:I}", "submission", key,
+		      "epoch", hub_epoch(hub), "oldest", (json_int_t)oldest,
 		      /* events after since were pruned: the client must take a snapshot */
-		      "truncated", oldest > since + 1, "events", acc.arr);
+		      "truncated", oldest > since + 1, "events", acc.arr,
+		      "more", (unsigned long long)n == limit, "next", (json_int_t)acc.last);
 	return reply_json(wsi, h, 200, o);
 }
 
-static int get_submission(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *key)
+static int get_submission(struct hub *hub, struct lws *wsi, struct http_pss *h, const char *key)
 {
 	struct gw_state st;
 	json_t *o;
 
 	memset(&st, 0, sizeof(st));
-	if (store_get_state(app->rstore, key, &st))
+	if (store_get_state(hub_store(hub), key, &st))
 		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
 	if (!st.exists) {
 		proto_state_clear(&st);
 		return reply_error(wsi, h, 404, "not_found", "no submission with this key has been published to");
 	}
-	o = proto_state_json(&st, writer_epoch(app->writer));
+	o = proto_state_json(&st, hub_epoch(hub));
 	proto_state_clear(&st);
 	return reply_json(wsi, h, 200, o);
 }
@@ -398,20 +391,16 @@ static int add_listed(void *arg, const char *key, int status, const char *notifi
 	return 0;
 }
 
-static int list_submissions(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+static int list_submissions(struct hub *hub, struct lws *wsi, struct http_pss *h)
 {
-	char arg[32];
-	const char *v;
-	uint64_t limit = 50;
+	unsigned long long limit = 50;
 	json_t *arr = json_array();
 
-	if ((v = lws_get_urlarg_by_name(wsi, "limit=", arg, sizeof(arg)))) {
-		if (reqparse_uint(v, &limit) || limit < 1 || limit > 1000) {
-			json_decref(arr);
-			return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
-		}
+	if (query_number(wsi, "limit=", 1, 1000, &limit) < 0) {
+		json_decref(arr);
+		return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
 	}
-	if (store_list_recent(app->rstore, (unsigned)limit, add_listed, arr) < 0) {
+	if (store_list_recent(hub_store(hub), (unsigned)limit, add_listed, arr) < 0) {
 		json_decref(arr);
 		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
 	}
@@ -436,7 +425,7 @@ static const char *mime_of(const char *path)
 	return "application/octet-stream";
 }
 
-static int serve_file(struct gw_app *app, struct lws *wsi, struct http_pss *h, const char *rel)
+static int serve_file(struct hub *hub, struct lws *wsi, struct http_pss *h, const char *rel)
 {
 	char full[1024];
 	struct stat sb;
@@ -444,7 +433,7 @@ static int serve_file(struct gw_app *app, struct lws *wsi, struct http_pss *h, c
 
 	if (!reqparse_safe_rel_path(rel))
 		return reply_error(wsi, h, 404, "not_found", "no such file");
-	snprintf(full, sizeof(full), "%s/%s", app->cfg->web_dir, rel);
+	snprintf(full, sizeof(full), "%s/%s", hub_cfg(hub)->web_dir, rel);
 	/* only regular files; a missing one gets our JSON 404, not lws's page */
 	if (stat(full, &sb) || !S_ISREG(sb.st_mode))
 		return reply_error(wsi, h, 404, "not_found", "no such file");
@@ -466,7 +455,7 @@ static int method_not_allowed(struct lws *wsi, struct http_pss *h, const char *a
 	return reply_error(wsi, h, 405, "method_not_allowed", detail);
 }
 
-static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+static int route(struct hub *hub, struct lws *wsi, struct http_pss *h)
 {
 	const char *path = h->path;
 	char reason[200], key[GW_KEY_MAX + 1];
@@ -478,7 +467,7 @@ static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	if (!strcmp(path, "/readyz")) {
 		if (!get)
 			return method_not_allowed(wsi, h, "GET");
-		if (server_not_ready(app, reason, sizeof(reason)))
+		if (hub_not_ready(hub, reason, sizeof(reason)))
 			return reply_error(wsi, h, 503, "not_ready", reason);
 		return reply_json(wsi, h, 200, json_pack("{s:s}", "status", "ready"));
 	}
@@ -493,7 +482,7 @@ static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	if (!strcmp(path, "/api/v1/publish")) {
 		if (h->method != LWSHUMETH_POST)
 			return method_not_allowed(wsi, h, "POST");
-		return publish(app, wsi, h);
+		return publish(hub, wsi, h);
 	}
 	if ((api = reqparse_api_path(path, key)) != REQ_API_NONE) {
 		struct gw_claims *claims = NULL;
@@ -501,24 +490,24 @@ static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 		if (!get)
 			return method_not_allowed(wsi, h, "GET");
 		if (api == REQ_API_LIST) {
-			if ((st = auth_browser(app, wsi, NULL, &claims, reason, sizeof(reason))))
-				return reply_error(wsi, h, st, status_error(st), reason);
+			if ((st = auth_browser(hub_cfg(hub), wsi, NULL, &claims, reason, sizeof(reason))))
+				return reply_error(wsi, h, st, conn_status_error(st), reason);
 			st = claims && !claims->all;   /* the list names every key */
 			auth_claims_free(claims);
 			if (st)
 				return reply_error(wsi, h, 403, "forbidden",
 						   "listing submissions needs a token for \"*\"");
-			return list_submissions(app, wsi, h);
+			return list_submissions(hub, wsi, h);
 		}
 		if (api == REQ_API_BADKEY)
 			return reply_error(wsi, h, 404, "not_found", "not a valid submission key");
-		if ((st = auth_browser(app, wsi, key, &claims, reason, sizeof(reason))))
-			return reply_error(wsi, h, st, status_error(st), reason);
+		if ((st = auth_browser(hub_cfg(hub), wsi, key, &claims, reason, sizeof(reason))))
+			return reply_error(wsi, h, st, conn_status_error(st), reason);
 		auth_claims_free(claims);
 		if (api == REQ_API_STATE)
-			return get_submission(app, wsi, h, key);
+			return get_submission(hub, wsi, h, key);
 		if (api == REQ_API_EVENTS)
-			return get_events(app, wsi, h, key);
+			return get_events(hub, wsi, h, key);
 		return reply_error(wsi, h, 404, "not_found", "no such resource");
 	}
 	if (!strncmp(path, "/api/", 5))
@@ -528,16 +517,16 @@ static int route(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	if (!get)
 		return method_not_allowed(wsi, h, "GET");
 	if (!strcmp(path, "/"))
-		return serve_file(app, wsi, h, "index.html");
+		return serve_file(hub, wsi, h, "index.html");
 	if (!strncmp(path, "/submissions/", 13)) {
 		if (!reqparse_key_path(path, "/submissions/", key))
-			return serve_file(app, wsi, h, "submission.html");
+			return serve_file(hub, wsi, h, "submission.html");
 		return reply_error(wsi, h, 404, "not_found", "not a valid submission key");
 	}
-	return serve_file(app, wsi, h, path + 1);
+	return serve_file(hub, wsi, h, path + 1);
 }
 
-static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
+static int on_http(struct hub *hub, struct lws *wsi, struct http_pss *h)
 {
 	char *uri = NULL, clen[32];
 	int ulen = 0;
@@ -545,7 +534,7 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	memset(h, 0, sizeof(*h));
 	/* stopping: take no new request (the connection just closes), so that
 	 * no answer is begun that the shutdown could cut short */
-	if (app->draining)
+	if (hub_draining(hub))
 		return -1;
 	h->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
 	if (h->method < 0 || !uri || ulen <= 0 || (size_t)ulen >= sizeof(h->path)) {
@@ -557,25 +546,25 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 	h->path[strcspn(h->path, "?")] = '\0';
 
 	if (h->method != LWSHUMETH_POST)
-		return route(app, wsi, h);
+		return route(hub, wsi, h);
 	if (strcmp(h->path, "/api/v1/publish"))
-		return route(app, wsi, h);   /* answered as 405 or 404 */
+		return route(hub, wsi, h);   /* answered as 405 or 404 */
 	{
 		char reason[200];
-		int st = auth_publisher(app, wsi, reason, sizeof(reason));
+		int st = auth_publisher(hub_cfg(hub), wsi, reason, sizeof(reason));
 		if (st) {
 			h->close_after = 1;   /* do not read a body we will not use */
-			return refuse_publish(wsi, h, st, status_error(st), reason);
+			return refuse_publish(wsi, h, st, conn_status_error(st), reason);
 		}
 	}
-	if (server_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen))) {
+	if (conn_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen))) {
 		char te[128];
 
 		/* lws 4.1 passes a chunked body through undecoded (as if it
 		 * were 100 MB long): we decode it, answer when its last chunk
 		 * is in, and close the connection after the answer, since lws
 		 * cannot find where the next request would begin */
-		if (!server_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) &&
+		if (!conn_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) &&
 		    transfer_is_chunked(te)) {
 			h->chunked = 1;
 			h->close_after = 1;
@@ -591,20 +580,20 @@ static int on_http(struct gw_app *app, struct lws *wsi, struct http_pss *h)
 		return refuse_publish(wsi, h, 400, "bad_json",
 				      "a publish needs a JSON body with a Content-Length");
 	}
-	if (strtoll(clen, NULL, 10) > app->cfg->max_publish) {
+	if (strtoll(clen, NULL, 10) > hub_cfg(hub)->max_publish) {
 		h->too_big = 1;
 		h->close_after = 1;
-		return publish(app, wsi, h);  /* refuses with 413 without reading the body */
+		return publish(hub, wsi, h);  /* refuses with 413 without reading the body */
 	}
 	return 0;   /* the body follows: LWS_CALLBACK_HTTP_BODY */
 }
 
 /* a piece of a chunked body: decoded into the body; the publish goes ahead
  * (or is refused) as soon as the last chunk is in or the limit is passed */
-static int on_chunked_body(struct gw_app *app, struct lws *wsi, struct http_pss *h,
+static int on_chunked_body(struct hub *hub, struct lws *wsi, struct http_pss *h,
 			   const void *in, size_t len)
 {
-	size_t max = (size_t)app->cfg->max_publish, out = 0, used = 0;
+	size_t max = (size_t)hub_cfg(hub)->max_publish, out = 0, used = 0;
 	int r;
 
 	h->raw += len;
@@ -619,12 +608,12 @@ static int on_chunked_body(struct gw_app *app, struct lws *wsi, struct http_pss 
 	if (h->blen > max || h->raw > 2 * max + 65536) {
 		h->too_big = 1;
 		body_drop(h);
-		return publish(app, wsi, h);
+		return publish(hub, wsi, h);
 	}
-	return r == GW_CHUNKED_DONE ? publish(app, wsi, h) : 0;
+	return r == GW_CHUNKED_DONE ? publish(hub, wsi, h) : 0;
 }
 
-static int on_body(struct gw_app *app, struct lws *wsi, struct http_pss *h,
+static int on_body(struct hub *hub, struct lws *wsi, struct http_pss *h,
 		   const void *in, size_t len)
 {
 	/* already answered (refused before the body) or an empty piece: lws
@@ -632,8 +621,8 @@ static int on_body(struct gw_app *app, struct lws *wsi, struct http_pss *h,
 	if (h->too_big || h->status || h->pending || !in || !len)
 		return 0;
 	if (h->chunked)
-		return on_chunked_body(app, wsi, h, in, len);
-	if (h->blen + len > (size_t)app->cfg->max_publish) {
+		return on_chunked_body(hub, wsi, h, in, len);
+	if (h->blen + len > (size_t)hub_cfg(hub)->max_publish) {
 		h->too_big = 1;
 		body_drop(h);
 		return 0;
@@ -659,35 +648,19 @@ static void release(struct lws *wsi, struct http_pss *h)
 int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 {
 	struct http_pss *h = user;
-	struct gw_app *app;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return on_http(gw_app_of(wsi), wsi, h);
+		return on_http(hub_of(wsi), wsi, h);
 	case LWS_CALLBACK_HTTP_BODY:
-		return on_body(gw_app_of(wsi), wsi, h, in, len);
+		return on_body(hub_of(wsi), wsi, h, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		/* a chunked body is complete when its last chunk is, not here */
-		return h->status || h->pending || h->chunked ? 0 : publish(gw_app_of(wsi), wsi, h);
+		return h->status || h->pending || h->chunked ? 0 : publish(hub_of(wsi), wsi, h);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return on_writeable(wsi, h);
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
-		char why[200] = "";
-		int st;
-		app = gw_app_of(wsi);
-		st = ws_check_upgrade(app, wsi, why, sizeof(why));
-		if (!st)
-			return 0;
-		GW_INC(ws_refused);
-		{
-			char peer[GW_ADDR_MAX];
-			conn_client(wsi, app->cfg->proxy_nets, peer, sizeof(peer));
-			GW_WARN("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
-		}
-		return reply_now(wsi, st, status_error(st), why);
-	}
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (h)

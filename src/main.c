@@ -18,9 +18,12 @@
 
 #include "bridge.h"
 #include "cli.h"
-#include "gateway.h"
+#include "config.h"
+#include "hub.h"
 #include "log.h"
+#include "server.h"
 #include "store.h"
+#include "writer.h"
 
 static volatile sig_atomic_t g_stop;
 
@@ -43,10 +46,19 @@ static void usage(FILE *f)
 		"Run 'statusgate COMMAND --help' for the options of a command.\n");
 }
 
+/* any thread (the core's readiness check): the broker's state */
+static int broker_connected(void *arg, char *why, size_t len)
+{
+	return bridge_connected(arg, why, len);
+}
+
 static int serve(int argc, char **argv)
 {
 	struct gw_config cfg;
-	struct gw_app app;
+	struct hub *hub = NULL;
+	struct writer *writer = NULL;
+	struct store *rstore = NULL;
+	struct bridge *bridge = NULL;
 	struct writer_cfg wcfg;
 	struct sigaction sa;
 	sigset_t block, old;
@@ -60,87 +72,102 @@ static int serve(int argc, char **argv)
 	}
 	log_init(log_parse_level(cfg.log_level), !strcmp(cfg.log_format, "json"));
 
-	memset(&app, 0, sizeof(app));
-	app.cfg = &cfg;
-	app.open_mode = !cfg.auth_secret;
-
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* the threads we start inherit a mask without the stop signals, so the
-	 * kernel delivers them to this (the service) thread and poll() wakes */
+	 * kernel delivers them to this (the service) thread and the loop wakes */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 
-	app.tasks = handoff_new();
-	app.reg = registry_new();
-	if (!app.tasks || !app.reg)
+	hub = hub_new(&cfg);
+	if (!hub)
 		goto init_fail;
 	memset(&wcfg, 0, sizeof(wcfg));
 	wcfg.db_path = cfg.db;
 	wcfg.history = (unsigned)cfg.history;
 	wcfg.batch = (unsigned)cfg.batch;
 	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
-	wcfg.wake = server_wake;   /* a no-op until the lws context exists */
-	wcfg.wake_arg = &app;
-	if (writer_start(&wcfg, &app.writer, err, sizeof(err))) {
+	/* --retention 0 keeps everything; --retention-final only shortens it */
+	wcfg.retention_ms = (int64_t)cfg.retention * 1000;
+	if (cfg.retention && cfg.retention_final && cfg.retention_final < cfg.retention)
+		wcfg.retention_final_ms = (int64_t)cfg.retention_final * 1000;
+	wcfg.done = hub_jobs_done;   /* finished batches go to the service thread */
+	wcfg.done_arg = hub;
+	if (writer_start(&wcfg, &writer, err, sizeof(err))) {
 		GW_ERR("%s: cannot open the store %s: %s", __func__, cfg.db, err);
 		goto init_fail;
 	}
-	if (store_open(cfg.db, STORE_READ, &app.rstore, err, sizeof(err))) {
+	if (store_open(cfg.db, STORE_READ, &rstore, err, sizeof(err))) {
 		GW_ERR("%s: cannot open a read handle on %s: %s", __func__, cfg.db, err);
 		goto init_fail;
 	}
-	if (server_start(&app))
+	hub_set_store(hub, writer, rstore);
+	hub_set_wake(hub, server_wake, NULL);
+	if (server_start(hub))
 		goto init_fail;
-	if (cfg.amqp && bridge_start(&app, &app.bridge))
-		goto init_fail;
+	if (cfg.amqp) {
+		struct bridge_cfg bcfg = { &cfg, writer, hub_rpc, hub };
+
+		if (bridge_start(&bcfg, &bridge))
+			goto init_fail;
+		hub_set_broker(hub, broker_connected, bridge);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	GW_INFO("%s: statusgate %s ready; store %s (epoch %s)", __func__, GW_VERSION,
-		cfg.db, writer_epoch(app.writer));
-	if (app.open_mode)
+		cfg.db, writer_epoch(writer));
+	if (cfg.retention)
+		GW_INFO("%s: retention: submissions go %lds after their last event (%lds once "
+			"final)", __func__, cfg.retention,
+			wcfg.retention_final_ms ? cfg.retention_final : cfg.retention);
+	else
+		GW_INFO("%s: retention off (--retention 0): the store keeps every submission",
+			__func__);
+	if (!cfg.auth_secret)
 		GW_WARN("%s: NO --auth-secret: any browser can watch any submission. "
 			"Set --auth-secret for production.", __func__);
 	if (!cfg.publish_token)
-		GW_WARN("%s: no --publish-token: HTTP publishing is accepted from loopback peers only", __func__);
+		GW_WARN("%s: no --publish-token: publishing is accepted from --publish-networks peers only",
+			__func__);
 
-	server_run(&app, &g_stop);
+	server_run(&g_stop);
 
 	GW_INFO("%s: stopping: closing connections, committing what was received", __func__);
-	app.draining = 1;
-	ws_close_all(&app);
-	if (app.bridge)
-		bridge_quiesce(app.bridge);
-	writer_stop(app.writer);
-	server_finish_jobs(&app);
-	if (app.bridge) {
-		bridge_stop(app.bridge);
-		app.bridge = NULL;
+	hub_drain(hub);
+	if (bridge)
+		bridge_quiesce(bridge);
+	writer_stop(writer);   /* its last batches are posted to the core ... */
+	hub_run_all(hub);      /* ... which answers and fans them out here */
+	if (bridge) {
+		hub_set_broker(hub, NULL, NULL);   /* RPC requests still posted are dropped */
+		bridge_stop(bridge);
+		bridge = NULL;
 	}
-	server_drain(&app, 2000);
+	server_drain(hub, 2000);
 	rc = 0;
 	GW_INFO("%s: stopped", __func__);
 
 init_fail:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (app.bridge) {
-		bridge_quiesce(app.bridge);
-		if (app.writer)
-			writer_stop(app.writer);
-		bridge_stop(app.bridge);
-	} else if (app.writer && rc) {
-		writer_stop(app.writer);
+	if (bridge) {
+		bridge_quiesce(bridge);
+		if (writer)
+			writer_stop(writer);
+		if (hub)
+			hub_set_broker(hub, NULL, NULL);
+		bridge_stop(bridge);
+	} else if (writer && rc) {
+		writer_stop(writer);
 	}
-	server_stop(&app);
-	store_close(app.rstore);
-	writer_free(app.writer);
-	handoff_free(app.tasks);
-	registry_free(app.reg);
+	server_stop();
+	hub_free(hub);         /* after every connection closed: leftovers are freed */
+	store_close(rstore);
+	writer_free(writer);
 	config_release(&cfg);
 	return rc;
 }

@@ -1,103 +1,38 @@
 /*
  * The libwebsockets side: one context, one vhost, one protocol that serves
- * HTTP and WebSocket on the same port. The callback only dispatches: HTTP
- * reasons to http_api.c, WebSocket reasons to ws_session.c. Other threads
- * reach the service thread in exactly one way: they queue work (writer done
- * jobs, handoff tasks) and call lws_cancel_service(), which makes lws call
- * us with LWS_CALLBACK_EVENT_WAIT_CANCELLED on this thread.
+ * HTTP and WebSocket on the same port, on a libev loop. The callback only
+ * dispatches: HTTP reasons to http_api.c, WebSocket reasons (and the upgrade
+ * check) to ws_session.c, and LWS_CALLBACK_EVENT_WAIT_CANCELLED to the core,
+ * which runs the tasks other threads posted (they wake us with
+ * lws_cancel_service through server_wake, the one lws call allowed off this
+ * thread).
  */
 #include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
-#include "bridge.h"
-#include "gateway.h"
+#include "config.h"
+#include "http_api.h"
+#include "hub.h"
 #include "log.h"
-#include "metrics.h"
+#include "server.h"
+#include "ws_session.h"
 
 _Static_assert(GW_PRE >= LWS_PRE, "GW_PRE must leave room for the lws frame header");
 
-struct gw_app *gw_app_of(struct lws *wsi)
-{
-	return lws_context_user(lws_get_context(wsi));
-}
-
-int gw_app_post(struct gw_app *app, handoff_fn fn, void *arg)
-{
-	if (handoff_post(app->tasks, fn, arg))
-		return -1;
-	lws_cancel_service(app->ctx);
-	return 0;
-}
+/* lws_cancel_service's context: set by server_start, cleared by
+ * server_stop; read by other threads through server_wake */
+static struct lws_context *_Atomic g_ctx;
 
 void server_wake(void *arg)
 {
-	struct gw_app *app = arg;
+	struct lws_context *ctx = atomic_load(&g_ctx);
 
-	if (app->ctx)
-		lws_cancel_service(app->ctx);
-}
-
-void server_finish_jobs(struct gw_app *app)
-{
-	struct gw_job *j = writer_take_done(app->writer);
-
-	while (j) {
-		struct gw_job *next = j->next;
-
-		if (j->result == 0) {
-			ws_fanout(app, j);
-			metrics_observe(&gw_metrics.publish_to_send_seconds,
-					metrics_now_ns() - j->t_in_ns);
-		}
-		if (j->source == GW_SRC_HTTP)
-			http_publish_done(app, j);
-		else if (j->source == GW_SRC_WS)
-			ws_publish_done(app, j);
-		writer_job_free(j);
-		j = next;
-	}
-}
-
-int server_not_ready(struct gw_app *app, char *reason, size_t len)
-{
-	if (app->draining) {
-		snprintf(reason, len, "shutting down");
-		return 1;
-	}
-	if (!writer_ready(app->writer)) {
-		snprintf(reason, len, "the store does not accept commits");
-		return 1;
-	}
-	if (app->bridge && !bridge_connected(app->bridge, reason, len))
-		return 1;
-	return 0;
-}
-
-void server_peer(struct lws *wsi, char *out, size_t len)
-{
-	out[0] = '\0';
-	lws_get_peer_simple(wsi, out, len);
-}
-
-int server_peer_is_loopback(struct lws *wsi)
-{
-	char ip[64];
-
-	server_peer(wsi, ip, sizeof(ip));
-	return !strncmp(ip, "127.", 4) || !strcmp(ip, "::1") ||
-	       !strncmp(ip, "::ffff:127.", 11);
-}
-
-int server_header(struct lws *wsi, int token, char *out, size_t len)
-{
-	int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
-
-	out[0] = '\0';
-	if (n <= 0 || (size_t)n >= len)
-		return -1;
-	return lws_hdr_copy(wsi, out, (int)len, (enum lws_token_indexes)token) < 0 ? -1 : 0;
+	(void)arg;
+	if (ctx)
+		lws_cancel_service(ctx);
 }
 
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -106,18 +41,19 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
 		/* per-vhost data may not exist yet here: use the context's */
-		struct gw_app *app = lws_context_user(lws_get_context(wsi));
-		if (!app || !app->writer)
-			return 0;
-		handoff_run(app->tasks, app);
-		server_finish_jobs(app);
+		struct hub *h = lws_context_user(lws_get_context(wsi));
+		if (h)
+			hub_run(h);
 		return 0;
 	}
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return ws_confirm_upgrade(wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
 		return ws_callback(wsi, (int)reason, user, in, len);
 	default:
 		return http_callback(wsi, (int)reason, user, in, len);
@@ -159,8 +95,21 @@ static struct {
 	struct ev_loop *loop;
 	ev_signal sigint, sigterm;
 	ev_timer deadline;
+	ev_timer tick;           /* once a second: hub_tick */
+	struct hub *hub;
 	volatile sig_atomic_t *stop;
 } g_ev;
+
+/* our own timer: lws 4.1's libev glue re-arms its timer with ev_timer_set
+ * on an active watcher, so an lws_sul scheduled earlier than the pending
+ * one fires late; a plain repeating libev timer has no such problem */
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	hub_tick(g_ev.hub);
+}
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -178,9 +127,10 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-int server_start(struct gw_app *app)
+int server_start(struct hub *hub)
 {
-	const struct gw_config *cfg = app->cfg;
+	const struct gw_config *cfg = hub_cfg(hub);
+	struct lws_context *ctx;
 	struct lws_context_creation_info info;
 	static void *foreign_loops[1];
 	size_t hs = http_pss_size(), ws = ws_pss_size();
@@ -207,7 +157,7 @@ int server_start(struct gw_app *app)
 	info.iface = cfg->host[0] && strcmp(cfg->host, "0.0.0.0") ? cfg->host : NULL;
 	info.protocols = protocols;
 	info.vhost_name = "statusgate";
-	info.user = app;
+	info.user = hub;
 	info.foreign_loops = foreign_loops;
 	info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
 		       LWS_SERVER_OPTION_DISABLE_IPV6 * (info.iface && !strchr(info.iface, ':'));
@@ -222,22 +172,25 @@ int server_start(struct gw_app *app)
 		 * Upgrade (not RFC 8441 over h2), one code path for both */
 		info.alpn = "http/1.1";
 	}
-	app->ctx = lws_create_context(&info);
-	if (!app->ctx) {
+	ctx = lws_create_context(&info);
+	if (!ctx) {
 		GW_ERR("%s: cannot listen on %s (address in use? bad TLS files?)",
 		       __func__, cfg->listen);
 		ev_loop_destroy(g_ev.loop);
 		g_ev.loop = NULL;
 		return -1;
 	}
+	atomic_store(&g_ctx, ctx);
+	g_ev.hub = hub;
+	ev_timer_init(&g_ev.tick, on_tick, 1., 1.);
+	ev_timer_start(g_ev.loop, &g_ev.tick);
 	GW_INFO("%s: serving http%s and ws%s on %s", __func__,
 		cfg->tls_cert ? "s" : "", cfg->tls_cert ? "s" : "", cfg->listen);
 	return 0;
 }
 
-void server_run(struct gw_app *app, volatile sig_atomic_t *stop)
+void server_run(volatile sig_atomic_t *stop)
 {
-	(void)app;
 	g_ev.stop = stop;
 	ev_signal_init(&g_ev.sigint, on_stop_signal, SIGINT);
 	ev_signal_init(&g_ev.sigterm, on_stop_signal, SIGTERM);
@@ -247,29 +200,31 @@ void server_run(struct gw_app *app, volatile sig_atomic_t *stop)
 		ev_run(g_ev.loop, 0);
 }
 
-void server_drain(struct gw_app *app, int ms)
+void server_drain(struct hub *hub, int ms)
 {
-	if (!app->ctx)
+	if (!atomic_load(&g_ctx))
 		return;
 	/* let close frames and the last HTTP answers go out; the timer bounds
 	 * the wait for peers that never answer */
 	ev_timer_init(&g_ev.deadline, on_deadline, ms / 1000.0, 0.);
 	ev_timer_start(g_ev.loop, &g_ev.deadline);
-	while ((app->nsessions || app->http_replies) && ev_is_active(&g_ev.deadline))
+	while (hub_busy(hub) && ev_is_active(&g_ev.deadline))
 		ev_run(g_ev.loop, EVRUN_ONCE);
 	ev_timer_stop(g_ev.loop, &g_ev.deadline);
 	for (int i = 0; i < 3; i++)
 		ev_run(g_ev.loop, EVRUN_NOWAIT);
 }
 
-void server_stop(struct gw_app *app)
+void server_stop(void)
 {
-	if (!app->ctx)
+	struct lws_context *ctx = atomic_exchange(&g_ctx, NULL);
+
+	if (!ctx)
 		return;
-	lws_context_destroy(app->ctx);
-	app->ctx = NULL;
+	lws_context_destroy(ctx);
 	ev_signal_stop(g_ev.loop, &g_ev.sigint);
 	ev_signal_stop(g_ev.loop, &g_ev.sigterm);
+	ev_timer_stop(g_ev.loop, &g_ev.tick);
 	ev_loop_destroy(g_ev.loop);
 	g_ev.loop = NULL;
 }

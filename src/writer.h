@@ -4,10 +4,15 @@
  * queue; the thread takes everything queued (up to --batch), applies it in
  * one transaction (group commit), encodes each resulting event once, and
  * hands the finished jobs back in commit order:
- *   - to the service thread (done queue + the wake callback, which is
- *     lws_cancel_service) for fan-out and HTTP responses;
- *   - to the broker thread through the ack sink, only after the commit, so a
- *     delivery is acknowledged only once its effect is durable.
+ *   - each job's committed callback, on this thread, right after the commit
+ *     (the bridge acknowledges its delivery there: only once durable);
+ *   - the whole batch to the done callback (main wires the core's
+ *     hub_jobs_done, which posts it to the service thread for fan-out and
+ *     each job's done callback, such as an HTTP answer).
+ * The writer knows no job source: the callbacks travel with the jobs.
+ * Between batches it does the store's housekeeping in small steps: retention
+ * (deleting old submissions and publish ids), incremental vacuum, and the
+ * store gauges of /metrics.
  */
 #ifndef GW_WRITER_H
 #define GW_WRITER_H
@@ -35,33 +40,44 @@ struct gw_job {
 	uint64_t seq;            /* the event's seq when applied */
 	struct gw_buf *legacy;   /* encoded legacy frame; ref owned by the job */
 	struct gw_buf *event;    /* encoded /ws event frame; ref owned by the job */
+	/* set by the submitter, both optional */
+	void (*committed)(struct gw_job *job, void *arg);  /* writer thread, after the commit (or failure) */
+	void *committed_arg;
+	void (*done)(struct gw_job *job, void *arg);       /* service thread, after fan-out;
+							    * arg is NULL when the gateway is
+							    * being torn down (free only) */
+	void *done_arg;
 };
 
-typedef void (*writer_wake_fn)(void *arg);
-/* writer thread: one call per AMQP job after its commit (or failure) */
-typedef void (*writer_ack_fn)(void *arg, uint64_t tag, int ack);
+/* writer thread: a finished batch (linked by next, commit order), handed over */
+typedef void (*writer_done_fn)(void *arg, struct gw_job *batch);
 
 struct writer_cfg {
 	const char *db_path;
 	unsigned history;        /* events kept per submission */
 	unsigned batch;          /* jobs per transaction at most */
 	int64_t dedup_window_ms;
-	writer_wake_fn wake;     /* called after done jobs were queued */
-	void *wake_arg;
+	writer_done_fn done;     /* takes every finished batch */
+	void *done_arg;
+	/* retention (store_retention_step); 0 turns a rule off */
+	int64_t retention_ms;    /* after the last event */
+	int64_t retention_final_ms; /* the same for Completed / final Error */
+	unsigned purge_rows;     /* rows per retention step (0: 1000) */
+	unsigned vacuum_pages;   /* pages per incremental vacuum step (0: 256) */
 };
 
 /* main thread: opens the store (creating and migrating it) and starts the
  * thread. Returns 0 or -1 with a reason in err. */
 int writer_start(const struct writer_cfg *cfg, struct writer **out,
 		 char *err, size_t errlen);
-/* main thread, before any AMQP job is submitted */
-void writer_set_ack_sink(struct writer *w, writer_ack_fn fn, void *arg);
 /* any thread: queues a job; the writer owns it until it is handed back */
 void writer_submit(struct writer *w, struct gw_job *job);
-/* service thread: takes every finished job, oldest first (a list linked by
- * next); the caller frees each with writer_job_free. */
-struct gw_job *writer_take_done(struct writer *w);
-/* main thread: finishes and commits what was queued, then joins the thread */
+/* any thread: what a broker should do with the delivery of a finished job
+ * (enum gw_ack): acknowledge it (applied or duplicate), reject it (invalid:
+ * dead-lettered) or requeue it (the store failed: it may work later) */
+int writer_ack_of(const struct gw_job *job);
+/* main thread: finishes and commits what was queued (its batches still go
+ * to the done callback), then joins the thread */
 void writer_stop(struct writer *w);
 /* main thread, after writer_stop: frees what is left */
 void writer_free(struct writer *w);

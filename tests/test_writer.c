@@ -1,8 +1,9 @@
 /*
  * The writer thread and the hand-off queue: jobs come back in submission
- * order with their results and encoded frames; AMQP jobs are acknowledged
- * through the sink only after their commit, with the right outcome; stop
- * drains everything queued; hand-off tasks from several threads all run.
+ * order with their results and encoded frames (through the done callback);
+ * AMQP jobs are acknowledged through their committed callback only after
+ * their commit, with the right outcome; stop drains everything queued;
+ * hand-off tasks from several threads all run.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include "check.h"
 #include "handoff.h"
 #include "proto.h"
+#include "store.h"
 #include "writer.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -24,21 +26,49 @@ struct ack { uint64_t tag; int outcome; };
 static struct ack acks[64];
 static int nacks;
 
-static void on_wake(void *arg)
+/* finished batches, oldest first, as the done callback hands them over */
+static struct gw_job *done_head, **done_tail = &done_head;
+
+/* writer thread: the done callback keeps each batch for take_done */
+static void on_done(void *arg, struct gw_job *batch)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
+	*done_tail = batch;
+	while (*done_tail)
+		done_tail = &(*done_tail)->next;
 	wakes++;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
 }
 
-static void on_ack(void *arg, uint64_t tag, int outcome)
+/* caller holds mu when it must wait on cv; takes every finished job */
+static struct gw_job *take_done_locked(void)
+{
+	struct gw_job *list = done_head;
+
+	done_head = NULL;
+	done_tail = &done_head;
+	return list;
+}
+
+static struct gw_job *take_done(void)
+{
+	struct gw_job *list;
+
+	pthread_mutex_lock(&mu);
+	list = take_done_locked();
+	pthread_mutex_unlock(&mu);
+	return list;
+}
+
+/* writer thread: an AMQP job's committed callback (the broker's ack) */
+static void on_committed(struct gw_job *j, void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&mu);
 	if (nacks < 64)
-		acks[nacks++] = (struct ack){ tag, outcome };
+		acks[nacks++] = (struct ack){ j->cookie, writer_ack_of(j) };
 	pthread_mutex_unlock(&mu);
 }
 
@@ -51,6 +81,8 @@ static struct gw_job *job(int source, uint64_t cookie, const char *json)
 	if (r)
 		fprintf(stderr, "decode failed: %s\n", err);
 	CHECK_EQ_INT(r, 0);
+	if (source == GW_SRC_AMQP)
+		j->committed = on_committed;
 	return j;
 }
 
@@ -64,7 +96,7 @@ static struct gw_job **collect(struct writer *w, int n)
 		struct gw_job *j;
 
 		pthread_mutex_lock(&mu);
-		j = writer_take_done(w);
+		j = take_done_locked();
 		if (!j) {
 			struct timespec dl;
 			clock_gettime(CLOCK_REALTIME, &dl);
@@ -92,14 +124,14 @@ static void free_jobs(struct gw_job **v, int n)
 
 static void test_results_and_acks(const char *db)
 {
-	struct writer_cfg cfg = { db, 1000, 64, 3600000, on_wake, NULL };
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .done = on_done };
 	struct writer *w;
 	char err[200];
 	char many[2048];
 	size_t n;
 
 	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
-	writer_set_ack_sink(w, on_ack, NULL);
 	CHECK(strlen(writer_epoch(w)) == 32);
 	CHECK(writer_ready(w));
 
@@ -159,7 +191,8 @@ out:
 static void test_stop_drains(const char *db)
 {
 	enum { N = 500 };
-	struct writer_cfg cfg = { db, 10, 32, 3600000, NULL, NULL };
+	struct writer_cfg cfg = { .db_path = db, .history = 10, .batch = 32,
+				  .dedup_window_ms = 3600000, .done = on_done };
 	struct writer *w;
 	char err[200], json[128];
 	int count = 0, ordered = 1;
@@ -172,7 +205,7 @@ static void test_stop_drains(const char *db)
 		writer_submit(w, job(GW_SRC_HTTP, (uint64_t)i, json));
 	}
 	writer_stop(w);
-	for (struct gw_job *j = writer_take_done(w); j;) {
+	for (struct gw_job *j = take_done(); j;) {
 		struct gw_job *next = j->next;
 		if (j->result != 0 || j->seq != last + 1)
 			ordered = 0;
@@ -184,6 +217,84 @@ static void test_stop_drains(const char *db)
 	CHECK_EQ_INT(count, N);
 	CHECK(ordered);
 	writer_free(w);
+}
+
+/* waits until the store seen through a read handle has no submission and
+ * no record left; 1 when it got there */
+static int wait_empty(const char *db)
+{
+	struct store *r = NULL;
+	struct store_stats st;
+	char err[200];
+	int ok = 0;
+
+	if (store_open(db, STORE_READ, &r, err, sizeof(err))) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return 0;
+	}
+	for (int i = 0; i < 600 && !ok; i++) {   /* up to a minute */
+		ok = store_stats(r, &st) == 0 && st.submissions == 0 && st.records == 0 &&
+		     st.events == 0;
+		if (!ok)
+			usleep(100000);
+	}
+	store_close(r);
+	return ok;
+}
+
+/* retention on the writer thread: a submission of 300 records goes in
+ * steps of 10 rows between batches; the gauges and counters follow; the key
+ * published to again starts above its old seq */
+static void test_retention(const char *db)
+{
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .done = on_done,
+				  .retention_ms = 1, .purge_rows = 10 };
+	struct writer *w;
+	char err[200], json[16384];
+	size_t n;
+	uint64_t deleted0 = atomic_load(&gw_metrics.retention_deleted);
+	uint64_t rows0 = atomic_load(&gw_metrics.retention_rows);
+
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
+	n = (size_t)snprintf(json, sizeof(json),
+			     "{\"type\":\"records\",\"submission\":\"old\",\"records\":[");
+	for (int i = 0; i < 300; i++)
+		n += (size_t)snprintf(json + n, sizeof(json) - n,
+				      "%s{\"kind\":\"animal\",\"name\":\"a%d\"}", i ? "," : "", i);
+	snprintf(json + n, sizeof(json) - n, "]}");
+	writer_submit(w, job(GW_SRC_HTTP, 1, json));
+	struct gw_job **v = collect(w, 1);
+	if (!check_failures()) {
+		CHECK_EQ_INT(v[0]->result, 0);
+		CHECK_EQ_INT(v[0]->seq, 1);
+	}
+	free_jobs(v, 1);
+
+	/* within a few housekeeping rounds it is gone, rows and all */
+	CHECK(wait_empty(db));
+	CHECK_EQ_INT(atomic_load(&gw_metrics.retention_deleted) - deleted0, 1);
+	/* the row, its 300 records, its kind counts and its event */
+	CHECK_EQ_INT(atomic_load(&gw_metrics.retention_rows) - rows0, 1 + 300 + 1 + 1 + 1);
+	CHECK(writer_ready(w));
+
+	/* published to again: a new submission, seq above the old one's 1 */
+	writer_submit(w, job(GW_SRC_HTTP, 2,
+			     "{\"type\":\"status\",\"submission\":\"old\",\"status\":\"Loaded\"}"));
+	v = collect(w, 1);
+	if (!check_failures()) {
+		CHECK_EQ_INT(v[0]->result, 0);
+		CHECK_EQ_INT(v[0]->seq, 3);
+		CHECK(strstr((char *)gw_buf_data(v[0]->event), "\"seq\":3") != NULL);
+	}
+	free_jobs(v, 1);
+	CHECK(wait_empty(db));
+	writer_stop(w);
+	writer_free(w);
+	/* the writer's last gauges: an empty store */
+	CHECK_EQ_INT(atomic_load(&gw_metrics.store_submissions), 0);
+	CHECK_EQ_INT(atomic_load(&gw_metrics.store_records), 0);
+	CHECK(atomic_load(&gw_metrics.store_bytes) > 0);
 }
 
 static atomic_int ran;
@@ -225,14 +336,16 @@ static void test_handoff(void)
 
 int main(void)
 {
-	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96];
+	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96], db3[96];
 
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(db1, sizeof(db1), "%s/a.db", dir);
 	snprintf(db2, sizeof(db2), "%s/b.db", dir);
+	snprintf(db3, sizeof(db3), "%s/c.db", dir);
 	test_results_and_acks(db1);
 	test_stop_drains(db2);
+	test_retention(db3);
 	test_handoff();
 	return check_report();
 }

@@ -367,20 +367,33 @@
 			var row = el('div', { class: 'bar-row', 'data-testid': 'bar-' + kind });
 			var label = el('p', { class: 'bar-label' });
 			var parts = [];
+			/* counts a legacy backend reported have no pass/warning
+			 * split: the bar shows valid (known, no issues) as pass */
+			var seg = s.reported ? {
+				pass: Math.max((s.known || 0) - (s.issues || 0), 0), warning: 0,
+				error: s.issues || 0, unknown: s.unknown || 0
+			} : s;
+			var names = s.reported ? { pass: 'valid', warning: 'warning', error: 'with issues' } : {};
 
 			label.append(el('strong', null, kind));
 			label.append(' ' + plural(all, 'record') + ', ' + (s.known || 0) + ' validated');
+			if (s.reported)
+				label.append(el('span', { class: 'reported', 'data-testid': 'reported-' + kind,
+					title: 'counts sent by the backend; the gateway holds no records of this kind' },
+					' (reported by the backend)'));
 			row.append(label);
 			var bar = el('div', { class: 'bar', role: 'img' });
 			RESULTS.forEach(function (r) {
-				var n = s[r[0]] || 0;
-				var seg = el('span', {
+				var n = seg[r[0]] || 0, name = names[r[0]] || r[1];
+				if (s.reported && r[0] === 'warning')
+					return;
+				var span = el('span', {
 					class: 'seg seg-' + r[0], 'data-testid': 'seg-' + kind + '-' + r[0],
-					'data-count': n, title: n + ' ' + r[1]
+					'data-count': n, title: n + ' ' + name
 				});
-				seg.style.width = all ? (100 * n / all) + '%' : '0%';
-				bar.append(seg);
-				parts.push(n + ' ' + r[1]);
+				span.style.width = all ? (100 * n / all) + '%' : '0%';
+				bar.append(span);
+				parts.push(n + ' ' + name);
 			});
 			bar.setAttribute('aria-label', kind + ': ' + parts.join(', ') + ', of ' + plural(all, 'record'));
 			row.append(bar);
@@ -389,7 +402,9 @@
 			var tr = el('tr', { 'data-testid': 'row-' + kind });
 			tr.append(el('th', { scope: 'row' }, kind));
 			['all', 'pass', 'warning', 'error', 'unknown', 'issues'].forEach(function (f) {
-				tr.append(el('td', { 'data-field': f, class: 'num' }, s[f] || 0));
+				var split = f === 'pass' || f === 'warning' || f === 'error';
+				tr.append(el('td', { 'data-field': f, class: 'num' },
+					s.reported && split ? '\u2013' : s[f] || 0));
 			});
 			tbody.append(tr);
 		});

@@ -2,14 +2,17 @@
 // state (known and unknown submission), a live change after a publish,
 // numbers and bar against the API's summary after validation batches, the
 // list page, keyboard access, and a screenshot kept in tests/artifacts/.
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import {
 	Gateway, Runner, artifact, assert, assertEq, closeGatewayAndBrowser, freePort,
 	openGatewayAndBrowser, tmpDir, waitFor
 } from './browserlib.mjs';
 
+const here = path.dirname(new URL(import.meta.url).pathname);
 const WAIT = 10000;   // generous deadlines: this machine is shared and noisy
 const t = new Runner('browser_page');
 
@@ -150,6 +153,37 @@ t.test('numbers and bar match the summary after validation batches', async (ctx)
 	const final = (await gw.get(`/api/v1/submissions/${key}`)).body.summary;
 	assertEq([final.animal.unknown, final.sample.unknown], [40, 20], 'some records still unvalidated');
 	assert(final.animal.error > 0 && final.animal.warning > 0, 'a mix of results');
+	await page.close();
+});
+
+t.test('counts a legacy backend reported: numbers and bar, until records of its own take over', async (ctx) => {
+	const gw = ctx.gw, key = 'legacy-counts';
+	// a legacy backend on the legacy socket, no token (loopback is a publisher network)
+	await promisify(execFile)('/usr/bin/python3', [path.join(here, 'legacy_backend.py'),
+		`ws://127.0.0.1:${gw.port}/ws/submissions/${key}/`, JSON.stringify({
+			message: 'Ready', notification_message: 'checked by the backend',
+			validation_message: { animals: 10, samples: 4, animal_unkn: 2, sample_unkn: 0,
+				animal_issues: 3, sample_issues: 1 }
+		})], { timeout: 20000 });
+	const page = await openPage(ctx, key);
+	await page.waitForSelector('[data-testid=row-animal]', { timeout: WAIT });
+	const cells = async (kind) => page.$$eval(`[data-testid=row-${kind}] td`,
+		(td) => Object.fromEntries(td.map((e) => [e.dataset.field, e.textContent])));
+	assertEq(await cells('animal'), { all: '10', pass: '\u2013', warning: '\u2013', error: '\u2013',
+		unknown: '2', issues: '3' }, 'reported animal numbers (no pass/warning/error split)');
+	assertEq(await cells('sample'), { all: '4', pass: '\u2013', warning: '\u2013', error: '\u2013',
+		unknown: '0', issues: '1' }, 'reported sample numbers');
+	assert(await page.isVisible('[data-testid=reported-animal]'), 'marked as reported');
+	const label = await page.$eval('[data-testid=bar-animal] .bar', (e) => e.getAttribute('aria-label'));
+	assertEq(label, 'animal: 5 valid, 3 with issues, 2 not validated, of 10 records', 'bar of reported counts');
+	// records of its own for animal: computed numbers for animal, sample still reported
+	const r = await gw.publish({ type: 'validation', submission: key,
+		results: [{ kind: 'animal', name: 'a1', status: 'Pass' }] });
+	await waitSeq(page, r.seq);
+	assertEq(await cells('animal'), { all: '1', pass: '1', warning: '0', error: '0', unknown: '0', issues: '0' },
+		'computed animal numbers');
+	assert(!(await page.isVisible('[data-testid=reported-animal]')), 'animal no longer reported');
+	assert(await page.isVisible('[data-testid=reported-sample]'), 'sample still reported');
 	await page.close();
 });
 

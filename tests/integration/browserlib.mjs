@@ -56,10 +56,13 @@ export async function waitFor(fn, ms, what) {
 
 // The real binary, on 127.0.0.1:port with its own db and the source web/.
 export class Gateway {
-	constructor({ port, db, args = [] }) {
+	// publishToken: publish with it (and configure it, which makes every
+	// peer without it, the browser too, an untrusted publisher)
+	constructor({ port, db, args = [], publishToken = null }) {
 		this.port = port;
 		this.db = db;
-		this.args = args;
+		this.publishToken = publishToken;
+		this.args = publishToken ? [...args, '--publish-token', publishToken] : args;
 		this.url = `http://127.0.0.1:${port}`;
 		this.log = '';
 		this.proc = null;
@@ -103,8 +106,11 @@ export class Gateway {
 	}
 
 	async publish(doc) {
+		const headers = { 'content-type': 'application/json' };
+		if (this.publishToken)
+			headers.authorization = `Bearer ${this.publishToken}`;
 		const r = await fetch(`${this.url}/api/v1/publish`, {
-			method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc)
+			method: 'POST', headers, body: JSON.stringify(doc)
 		});
 		const body = await r.json();
 		if (r.status !== 200 && r.status !== 202)
@@ -198,9 +204,10 @@ export function assertEq(a, b, msg) {
 
 /* The usual start of a browser test file: a gateway on a free port with a
  * fresh store, and a headless Chromium. closeGatewayAndBrowser undoes it. */
-export async function openGatewayAndBrowser() {
+export async function openGatewayAndBrowser({ args = [], publishToken = null } = {}) {
 	const dir = tmpDir('sg-browser-');
-	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db') }).start();
+	const gw = await new Gateway({ port: await freePort(), db: path.join(dir, 'statusgate.db'),
+		args, publishToken }).start();
 	const ctx = { gw, dir, pageErrors: [] };
 	try {
 		ctx.browser = await launchBrowser();

@@ -1,0 +1,647 @@
+/*
+ * The service core (see hub.h), service thread only unless a function says
+ * otherwise.
+ *
+ * Sending: each session has a bounded ring of references to shared payload
+ * buffers (buf.h). Fan-out appends a reference per member and asks for
+ * WRITEABLE; each WRITEABLE makes exactly one lws_write() of the oldest
+ * buffer. A member whose ring is full is not waited for: its queue is
+ * dropped, it is told it lags (on /ws) and it is closed with 1013, so one
+ * slow browser never delays the rest of its group.
+ *
+ * Ordering: a subscription remembers the last seq it was given (snapshot,
+ * replay or live). Fan-out skips events at or below it, so an event that was
+ * committed before a snapshot was read but handed over after it is never
+ * sent twice, and replay + live has no gap (the replay is read after the
+ * join, on this same thread, and every later commit comes through fan-out).
+ *
+ * Hand-off: the writer posts each committed batch (hub_jobs_done) and the
+ * broker thread each RPC request (hub_rpc) as a task; hub_run, on the
+ * service thread, runs them in the order they were posted.
+ */
+#include "hub.h"
+
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge.h"
+#include "config.h"
+#include "iplimit.h"
+#include "log.h"
+#include "metrics.h"
+#include "proto.h"
+#include "registry.h"
+#include "store.h"
+#include "writer.h"
+
+#define CLOSE_TRY_AGAIN_LATER 1013
+/* a replay page (ws_session.c reads 256 events at a time) may go past the
+ * frame bound by this much */
+#define REPLAY_SLACK 512
+#define FORCE_SLACK 4096     /* replies beyond the bounds: one rx buffer of commands */
+/* fan-out pushes per loop turn: past it, the rest of the committed jobs
+ * wait for the next turn, so reads, handshakes and answers are not starved
+ * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
+#define FANOUT_BUDGET 65536
+
+struct hub {
+	const struct gw_config *cfg;
+	struct writer *writer;       /* thread-safe API */
+	struct store *rstore;        /* read handle */
+	struct handoff *tasks;       /* any thread posts; hub_run runs */
+	void (*wake)(void *arg);     /* any thread */
+	void *wake_arg;
+	int (*broker_connected)(void *arg, char *why, size_t len);   /* any thread */
+	void *broker_arg;            /* NULL: no broker (or stopped: RPC answers are dropped) */
+	struct registry *reg;
+	struct gw_session *sessions; /* every open WebSocket session */
+	struct ip_table *ips;        /* connections per client address */
+	size_t nsessions;
+	size_t http_replies;         /* HTTP answers begun, not fully written */
+	int draining;
+	/* committed jobs not yet fanned out, in commit order (linked by next) */
+	struct gw_job *pending, **pending_tail;
+};
+
+static size_t finish_job(struct hub *h, struct gw_job *j);
+static void drain_jobs(struct hub *h, size_t budget);
+
+/* ---- life cycle ---- */
+
+struct hub *hub_new(const struct gw_config *cfg)
+{
+	struct hub *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->cfg = cfg;
+	h->pending_tail = &h->pending;
+	h->tasks = handoff_new();
+	h->reg = registry_new();
+	if (!h->tasks || !h->reg) {
+		handoff_free(h->tasks);
+		registry_free(h->reg);
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void hub_free(struct hub *h)
+{
+	if (!h)
+		return;
+	handoff_free(h->tasks);   /* tasks run with a NULL core: they free only */
+	while (h->pending) {
+		struct gw_job *j = h->pending;
+
+		h->pending = j->next;
+		finish_job(NULL, j);
+	}
+	registry_free(h->reg);
+	free(h);
+}
+
+void hub_set_store(struct hub *h, struct writer *w, struct store *rstore)
+{
+	h->writer = w;
+	h->rstore = rstore;
+}
+
+void hub_set_wake(struct hub *h, void (*wake)(void *arg), void *arg)
+{
+	h->wake = wake;
+	h->wake_arg = arg;
+}
+
+void hub_set_broker(struct hub *h, int (*connected)(void *arg, char *why, size_t len), void *arg)
+{
+	h->broker_connected = connected;
+	h->broker_arg = arg;
+}
+
+/* ---- hand-off (any thread) ---- */
+
+int hub_post(struct hub *h, handoff_fn fn, void *arg)
+{
+	if (handoff_post(h->tasks, fn, arg))
+		return -1;
+	if (h->wake)
+		h->wake(h->wake_arg);
+	return 0;
+}
+
+void hub_run(struct hub *h)
+{
+	handoff_run(h->tasks, h);
+	drain_jobs(h, FANOUT_BUDGET);
+}
+
+void hub_run_all(struct hub *h)
+{
+	handoff_run(h->tasks, h);
+	drain_jobs(h, 0);
+}
+
+void hub_tick(struct hub *h)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct gw_session *s, *next;
+
+	/* a walk of every session once a second: a compare each, cheaper than
+	 * keeping a heap up to date on every connect and close */
+	for (s = h->sessions; s; s = next) {
+		next = s->next;   /* the callback may close s, not unlink it */
+		if (s->deadline && s->deadline <= now && s->on_deadline) {
+			s->deadline = 0;
+			s->on_deadline(s);
+		}
+	}
+}
+
+/* ---- accessors ---- */
+
+struct hub *hub_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
+
+const struct gw_config *hub_cfg(const struct hub *h)
+{
+	return h->cfg;
+}
+
+struct writer *hub_writer(const struct hub *h)
+{
+	return h->writer;
+}
+
+struct store *hub_store(const struct hub *h)
+{
+	return h->rstore;
+}
+
+const char *hub_epoch(const struct hub *h)
+{
+	return writer_epoch(h->writer);
+}
+
+int hub_not_ready(struct hub *h, char *reason, size_t len)
+{
+	if (h->draining) {
+		snprintf(reason, len, "shutting down");
+		return 1;
+	}
+	if (!writer_ready(h->writer)) {
+		snprintf(reason, len, "the store does not accept commits");
+		return 1;
+	}
+	if (h->broker_connected && !h->broker_connected(h->broker_arg, reason, len))
+		return 1;
+	return 0;
+}
+
+int hub_draining(const struct hub *h)
+{
+	return h->draining;
+}
+
+int hub_busy(const struct hub *h)
+{
+	return h->nsessions || h->http_replies;
+}
+
+void hub_reply_begin(struct hub *h)
+{
+	h->http_replies++;
+}
+
+void hub_reply_end(struct hub *h)
+{
+	h->http_replies--;
+}
+
+static void gauges(struct hub *h)
+{
+	GW_SET(ws_connections, (int64_t)h->nsessions);
+	GW_SET(groups, (int64_t)registry_group_count(h->reg));
+	GW_SET(subscriptions, (int64_t)registry_sub_count(h->reg));
+}
+
+/* ---- sessions ---- */
+
+int hub_admit(struct hub *h, const char *ip, char *reason, size_t len)
+{
+	if (h->nsessions >= (size_t)h->cfg->max_connections) {
+		snprintf(reason, len, "too many connections (%ld)", h->cfg->max_connections);
+		return 503;
+	}
+	if (iplimit_count(h->ips, ip) >= (size_t)h->cfg->max_connections_per_ip) {
+		snprintf(reason, len, "too many connections from %s (at most %ld)", ip,
+			 h->cfg->max_connections_per_ip);
+		return 429;
+	}
+	return 0;
+}
+
+int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
+		     const char *ip, int mux)
+{
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->mux = mux;
+	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	if (iplimit_add(&h->ips, s->ip))
+		return -1;   /* s->hub stays NULL: nothing to undo at close */
+	s->hub = h;
+	s->next = h->sessions;
+	if (h->sessions)
+		h->sessions->prev = s;
+	h->sessions = s;
+	h->nsessions++;
+	gauges(h);
+	return 0;
+}
+
+static void queue_clear(struct gw_session *s)
+{
+	s->qgrace = 0;
+	s->qbytes = 0;
+	while (s->qlen) {
+		gw_buf_unref(s->q[s->qhead]);   /* (qbytes is zeroed above) */
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+	}
+}
+
+void hub_session_close(struct gw_session *s)
+{
+	struct hub *h = s->hub;
+
+	if (!h)
+		return;   /* never opened */
+	registry_leave_all(h->reg, &s->subs);
+	queue_clear(s);
+	free(s->q);
+	s->q = NULL;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	h->nsessions--;
+	iplimit_del(&h->ips, s->ip);
+	gauges(h);
+	s->hub = NULL;
+}
+
+struct reg_sub *hub_join(struct gw_session *s, const char *key)
+{
+	struct reg_sub *sub = registry_owner_find(s->subs, key);
+
+	if (sub)
+		registry_leave(s->hub->reg, sub, &s->subs);   /* re-subscribe: start over */
+	sub = registry_join(s->hub->reg, key, s, &s->subs);
+	gauges(s->hub);
+	return sub;
+}
+
+void hub_leave(struct gw_session *s, struct reg_sub *sub)
+{
+	registry_leave(s->hub->reg, sub, &s->subs);
+	gauges(s->hub);
+}
+
+size_t hub_presence(struct hub *h, const char *key)
+{
+	struct reg_group *g = registry_find(h->reg, key);
+	size_t n = 0;
+
+	if (g)
+		registry_members(g, &n);
+	return n;
+}
+
+/* ---- sending ---- */
+
+void hub_close_soon(struct gw_session *s, int code, const char *reason)
+{
+	if (s->close_code)
+		return;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	if (s->rx_paused) {      /* let the peer's close frame in */
+		s->rx_paused = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
+	lws_callback_on_writable(s->wsi);
+	/* a peer that does not read may never make us writable: bound it */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
+/* appends a reference. The queue is bounded in frames (--send-queue) and
+ * in bytes (--send-queue-bytes; frames vary from a hundred bytes to tens of
+ * kilobytes). Replies and replays (which the client asked for) go beyond
+ * the bounds, up to a hard bound of one replay page and some slack past
+ * them in frames and four times the byte bound (hub_received stops reading a client's commands long before that,
+ * and a replay reads its next page only once the queue is empty; the bound
+ * is a backstop). Live fan-out may use the room of replayed frames still
+ * queued (qgrace): a client that asked for a long replay is not "lagging"
+ * for it. 0 or -1. */
+static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
+{
+	const struct gw_config *cfg = s->hub->cfg;
+	unsigned limit = (unsigned)cfg->send_queue;
+	size_t room = (size_t)cfg->send_queue_bytes;
+
+	if (s->close_code || s->output_closed)
+		return -1;
+	if (!force) {
+		if (s->qlen >= limit + s->qgrace ||
+		    s->qbytes + b->len > (s->qgrace ? 2 * room : room))
+			return -1;
+	} else if (s->qlen >= limit + REPLAY_SLACK + FORCE_SLACK ||
+		   s->qbytes + b->len > 4 * room) {
+		return -1;
+	}
+	if (s->qlen == s->qcap) {
+		unsigned ncap = s->qcap ? s->qcap * 2 : 8;
+		struct gw_buf **nq = malloc(ncap * sizeof(*nq));
+
+		if (!nq)
+			return -1;
+		for (unsigned i = 0; i < s->qlen; i++)
+			nq[i] = s->q[(s->qhead + i) % s->qcap];
+		free(s->q);
+		s->q = nq;
+		s->qcap = ncap;
+		s->qhead = 0;
+	}
+	s->q[(s->qhead + s->qlen) % s->qcap] = gw_buf_ref(b);
+	if (!s->qlen)
+		lws_callback_on_writable(s->wsi);
+	s->qlen++;
+	s->qbytes += b->len;
+	return 0;
+}
+
+static void lagging(struct gw_session *s)
+{
+	GW_INC(drops);
+	GW_INC(lagging_closes);
+	GW_WARN_RL("%s: %s is not reading (%u frames queued); closing it with 1013",
+		__func__, s->ip, s->qlen);
+	queue_clear(s);
+	if (s->mux) {
+		static const char msg[] = "{\"op\":\"error\",\"code\":\"lagging\","
+			"\"reason\":\"send queue full; reconnect with since to recover\"}";
+		struct gw_buf *b = gw_buf_new(msg, sizeof(msg) - 1);
+		if (b) {
+			queue_push(s, b, 1);
+			gw_buf_unref(b);
+		}
+	}
+	hub_close_soon(s, CLOSE_TRY_AGAIN_LATER, "lagging");
+}
+
+int hub_send(struct gw_session *s, struct gw_buf *b, int kind)
+{
+	if (queue_push(s, b, kind != HUB_LIVE)) {
+		/* a live frame that does not fit, or replies to a client that
+		 * sends commands but does not read the answers */
+		if (kind != HUB_REPLAY && !s->close_code && !s->output_closed)
+			lagging(s);
+		return -1;
+	}
+	if (kind == HUB_REPLAY)
+		s->qgrace++;
+	return 0;
+}
+
+void hub_send_str(struct gw_session *s, char *json)
+{
+	struct gw_buf *b = gw_buf_take_str(json);
+
+	if (!b)
+		return;
+	hub_send(s, b, HUB_REPLY);
+	gw_buf_unref(b);
+}
+
+int hub_writeable(struct gw_session *s)
+{
+	struct gw_buf *b;
+	int n;
+
+	if (s->output_closed)
+		return 0;        /* lws finishes the close handshake itself */
+	if (!s->qlen && s->close_code) {
+		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		return -1;
+	}
+	if (!s->qlen) {
+		/* asked to refill (a replay page that its filter emptied) */
+		if (s->on_drain && !s->close_code) {
+			s->on_drain(s);
+			if (s->qlen)
+				lws_callback_on_writable(s->wsi);
+		}
+		return 0;
+	}
+	b = s->q[s->qhead];
+	n = lws_write(s->wsi, gw_buf_data(b), b->len, LWS_WRITE_TEXT);
+	s->qhead = (s->qhead + 1) % s->qcap;
+	s->qlen--;
+	s->qbytes -= b->len;
+	gw_buf_unref(b);
+	if (n < 0)
+		return -1;
+	GW_INC(frames_out);
+	if (s->qgrace)
+		s->qgrace--;
+	if (s->rx_paused && s->qlen <= (unsigned)s->hub->cfg->send_queue / 2) {
+		s->rx_paused = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
+	if (!s->qlen && s->on_drain && !s->close_code)
+		s->on_drain(s);
+	if (s->qlen || s->close_code)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+void hub_output_closed(struct gw_session *s)
+{
+	if (!s->hub || s->output_closed)
+		return;
+	s->output_closed = 1;
+	queue_clear(s);
+	registry_leave_all(s->hub->reg, &s->subs);
+	gauges(s->hub);
+}
+
+void hub_received(struct gw_session *s)
+{
+	/* the client sets the pace: while its replies pile up, read no more
+	 * of its commands (hub_writeable resumes), so pipelining many commands
+	 * costs it waiting, not us memory */
+	if (!s->rx_paused && !s->close_code && s->qlen >= (unsigned)s->hub->cfg->send_queue) {
+		s->rx_paused = 1;
+		lws_rx_flow_control(s->wsi, 0);
+	}
+}
+
+void hub_drain(struct hub *h)
+{
+	h->draining = 1;
+	for (struct gw_session *s = h->sessions; s; s = s->next) {
+		queue_clear(s);
+		hub_close_soon(s, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+	}
+}
+
+/* ---- the finished-job loop ---- */
+
+/* one committed event to every watcher of its submission; the number of
+ * members looked at */
+static size_t fanout(struct hub *h, const struct gw_job *j)
+{
+	struct reg_group *g = registry_find(h->reg, j->key);
+	struct reg_sub *const *m;
+	size_t n;
+
+	GW_INC(events);
+	if (!g)
+		return 0;
+	m = registry_members(g, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct reg_sub *sub = m[i];
+		struct gw_session *s = sub->owner;
+
+		if (sub->replaying || sub->last_seq >= j->seq)
+			continue;    /* replaying from the store, or already in its snapshot or replay */
+		sub->last_seq = j->seq;
+		if (sub->filter && !(sub->filter & (1u << j->type)))
+			continue;
+		hub_send(s, sub->legacy ? j->legacy : j->event, HUB_LIVE);
+	}
+	return n;
+}
+
+/* fan-out of one applied job, then its own completion (an HTTP answer...);
+ * with a NULL core (freed at shutdown, after every connection closed) the
+ * job is only completed and freed. The number of pushes. */
+static size_t finish_job(struct hub *h, struct gw_job *j)
+{
+	size_t n = 0;
+
+	if (h && j->result == 0) {
+		n = fanout(h, j);
+		metrics_observe(&gw_metrics.publish_to_send_seconds,
+				metrics_now_ns() - j->t_in_ns);
+	}
+	if (j->done)
+		j->done(j, j->done_arg);
+	writer_job_free(j);
+	return n;
+}
+
+/* service thread: works through the committed jobs, in commit order, up to
+ * budget pushes (0: all of them); asks for another turn when some are left */
+static void drain_jobs(struct hub *h, size_t budget)
+{
+	size_t pushes = 0;
+
+	while (h->pending && (!budget || pushes < budget)) {
+		struct gw_job *j = h->pending;
+
+		h->pending = j->next;
+		if (!h->pending)
+			h->pending_tail = &h->pending;
+		pushes += finish_job(h, j);
+	}
+	if (h->pending && h->wake)
+		h->wake(h->wake_arg);
+}
+
+/* service thread (a task posted by hub_jobs_done): the batch joins the
+ * committed jobs waiting for fan-out */
+static void finish_batch(void *ctx, void *arg)
+{
+	struct hub *h = ctx;
+	struct gw_job *j = arg;
+
+	if (!h) {
+		while (j) {
+			struct gw_job *next = j->next;
+			finish_job(NULL, j);
+			j = next;
+		}
+		return;
+	}
+	*h->pending_tail = j;
+	while (*h->pending_tail)
+		h->pending_tail = &(*h->pending_tail)->next;
+}
+
+void hub_jobs_done(void *hub, struct gw_job *batch)
+{
+	struct hub *h = hub;
+
+	if (hub_post(h, finish_batch, batch) == 0)
+		return;
+	/* out of memory for the task node: finishing here would touch the
+	 * service thread's state from the writer thread, so keep trying; the
+	 * node is 24 bytes and the batch already holds far more */
+	GW_ERR("%s: cannot hand a finished batch to the service thread; retrying", __func__);
+	while (hub_post(h, finish_batch, batch))
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+}
+
+/* ---- RPC ---- */
+
+/* service thread (a task posted by hub_rpc): the answer from the registry
+ * or the read store. A NULL core (freed), or a broker already stopped,
+ * drops the request. */
+static void rpc_answer(void *ctx, void *arg)
+{
+	struct hub *h = ctx;
+	struct gw_rpc *q = arg;
+	json_t *doc = NULL;
+	char *body;
+
+	if (!h || !h->broker_arg) {
+		q->discard(q);
+		return;
+	}
+	if (q->method == GW_RPC_PRESENCE) {
+		doc = json_pack("{s:s, s:I}", "submission", q->key, "presence",
+				(json_int_t)hub_presence(h, q->key));
+	} else {
+		struct gw_state st;
+
+		memset(&st, 0, sizeof(st));
+		if (store_get_state(h->rstore, q->key, &st) == 0)
+			doc = proto_state_json(&st, hub_epoch(h));
+		proto_state_clear(&st);
+	}
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!body) {
+		doc = json_pack("{s:s, s:s}", "error", "unavailable", "detail",
+				"the store cannot be read");
+		body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+	}
+	q->reply(q, body);
+}
+
+void hub_rpc(void *hub, struct gw_rpc *req)
+{
+	if (hub_post(hub, rpc_answer, req))
+		req->reply(req, NULL);   /* answered "unavailable" by the bridge */
+}
