@@ -146,10 +146,9 @@ int reqparse_uint(const char *v, uint64_t *out)
 	for (; *v; v++) {
 		unsigned d = (unsigned)(unsigned char)*v - '0';
 
-		if (d > 9)
-			return -1;
-		/* saturate, as strtoull does, instead of wrapping */
-		x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return -1;   /* not a digit, or x * 10 + d would wrap */
+		x = x * 10 + d;
 	}
 	*out = x;
 	return 0;

@@ -60,8 +60,8 @@ int reqparse_api_path(const char *path, char key[GW_KEY_MAX + 1]);
 
 /*
  * A query argument's value as an unsigned decimal integer: one or more ASCII
- * digits and nothing else (no sign, no blanks). A value beyond UINT64_MAX
- * reads as UINT64_MAX. 0 and *out, or -1.
+ * digits and nothing else (no sign, no blanks), at most UINT64_MAX. 0 and
+ * *out, or -1 (*out untouched).
  */
 int reqparse_uint(const char *v, uint64_t *out);
 

@@ -188,11 +188,13 @@ static void test_uint(void)
 	CHECK(v == UINT64_MAX);
 	CHECK_EQ_INT(reqparse_uint("18446744073709551614", &v), 0);
 	CHECK(v == UINT64_MAX - 1);
-	/* beyond: saturates, as strtoull did for since= */
-	CHECK_EQ_INT(reqparse_uint("18446744073709551616", &v), 0);
-	CHECK(v == UINT64_MAX);
-	CHECK_EQ_INT(reqparse_uint("99999999999999999999999999", &v), 0);
-	CHECK(v == UINT64_MAX);
+	v = 7;
+	/* beyond UINT64_MAX: refused, not wrapped or saturated */
+	CHECK_EQ_INT(reqparse_uint("18446744073709551616", &v), -1);
+	CHECK_EQ_INT(reqparse_uint("18446744073709551620", &v), -1);
+	CHECK_EQ_INT(reqparse_uint("99999999999999999999999999", &v), -1);
+	CHECK_EQ_INT(reqparse_uint("000000000000000000000000001", &v), 0);
+	CHECK_EQ_INT(v, 1);
 	v = 7;
 	CHECK_EQ_INT(reqparse_uint("", &v), -1);
 	CHECK_EQ_INT(reqparse_uint("-1", &v), -1);
