@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (RabbitMQ, Chromium, clients),
-# builds with -Werror, runs every ctest test (unit, integration, broker,
-# browser, image), then builds again with ASan+UBSan and runs the tests there
-# too, less the image test (the image is built from the sources, not from a
-# build tree, so tests.cmake leaves it out of the sanitizer build).
+# The whole test suite: installs what it needs (RabbitMQ, Chromium, clients,
+# clang), builds with -Werror, runs every ctest test (unit, integration,
+# broker, browser, image), then builds again with ASan+UBSan and runs the
+# tests there too, less the image test (the image is built from the sources,
+# not from a build tree, so tests.cmake leaves it out of the sanitizer
+# build), and last runs every libFuzzer target for FUZZ_SECONDS each
+# (default 45: eight targets, about six minutes).
 # Tests that need RabbitMQ start their own broker; none of them skip.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,5 +21,9 @@ if [ "${SKIP_ASAN:-0}" != 1 ]; then
   (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure --timeout 900 ${CTEST_ARGS:-}) || status=1
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  "$here/scripts/fuzz.sh" "${FUZZ_SECONDS:-45}" || status=1
 fi
 exit $status

@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "config.h"
+#include "reqparse.h"
 
 static int secret_equal(const char *a, const char *b)
 {
@@ -137,49 +138,6 @@ static int cookie_origin_ok(const struct gw_config *cfg, struct lws *wsi)
 	return !strcasecmp(o + 3, host);
 }
 
-/* The value of the cookie called name in a Cookie header ("a=1; token=x"):
- * names are compared whole (no "xtoken" for "token"), surrounding blanks
- * and a pair of double quotes are removed. 0 and out, or -1. */
-static int cookie_value(const char *hdr, const char *name, char *out, size_t len)
-{
-	size_t nl = strlen(name);
-
-	for (const char *p = hdr; *p;) {
-		const char *e = strchr(p, ';'), *v;
-		size_t n;
-
-		if (!e)
-			e = p + strlen(p);
-		while (p < e && (*p == ' ' || *p == '\t'))
-			p++;
-		v = memchr(p, '=', (size_t)(e - p));
-		if (v) {
-			const char *ne = v;
-			while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t'))
-				ne--;
-			if ((size_t)(ne - p) == nl && !memcmp(p, name, nl)) {
-				v++;
-				while (v < e && (*v == ' ' || *v == '\t'))
-					v++;
-				n = (size_t)(e - v);
-				while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-					n--;
-				if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
-					v++, n -= 2;
-				if (n >= len)
-					return -1;
-				memcpy(out, v, n);
-				out[n] = '\0';
-				return 0;
-			}
-		}
-		if (!*e)
-			break;
-		p = e + 1;
-	}
-	return -1;
-}
-
 /* the browser token of a request: query, bearer header, then cookie; 0
  * (with *from_cookie), or -1 when there is none */
 static int find_token(struct lws *wsi, char *out, size_t len, int *from_cookie)
@@ -197,11 +155,10 @@ static int find_token(struct lws *wsi, char *out, size_t len, int *from_cookie)
 		memmove(out, q, strlen(q) + 1);
 		r = 0;
 	} else if (!conn_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, GW_TOKEN_MAX + 64) &&
-		 !strncasecmp(hdr, "Bearer ", 7) && strlen(hdr + 7) < len) {
-		snprintf(out, len, "%s", hdr + 7);
-		r = 0;
+		   !reqparse_bearer(hdr, out, len)) {
+		r = 0;   /* an empty "Bearer " is no token: the cookie may hold one */
 	} else if (!conn_header(wsi, WSI_TOKEN_HTTP_COOKIE, hdr, GW_TOKEN_MAX + 64) &&
-		   !cookie_value(hdr, "token", out, len) && *out) {
+		   !reqparse_cookie(hdr, "token", out, len) && *out) {
 		*from_cookie = 1;
 		r = 0;
 	}

@@ -540,67 +540,20 @@ static int flush_replies(struct bridge *b)
 
 /* ---- deliveries ---- */
 
-/* "submission.<key>.<type>" -> key in out (""; when the routing key has
- * another form, or an invalid key, there is no hint) */
-static void routing_hint(amqp_bytes_t rk, char out[GW_KEY_MAX + 1])
-{
-	static const char pfx[] = "submission.";
-	const char *s = rk.bytes, *dot;
-	size_t n = rk.len, kn;
-	char type[32];
-
-	out[0] = '\0';
-	if (n <= sizeof(pfx) - 1 || memcmp(s, pfx, sizeof(pfx) - 1))
-		return;
-	s += sizeof(pfx) - 1;
-	n -= sizeof(pfx) - 1;
-	dot = memrchr(s, '.', n);
-	if (!dot)
-		return;
-	kn = (size_t)(dot - s);
-	if (n - kn - 1 >= sizeof(type))
-		return;
-	memcpy(type, dot + 1, n - kn - 1);
-	type[n - kn - 1] = '\0';
-	if (proto_parse_type(type) < 0 || !proto_key_valid(s, kn))
-		return;
-	memcpy(out, s, kn);
-	out[kn] = '\0';
-}
-
-/* the AMQP message_id becomes the publish id when the body has none; the
- * string is kept inside pub->root so it lives as long as the publish */
-static int attach_message_id(struct gw_pub *pub, amqp_bytes_t mid, char *err, size_t errlen)
-{
-	json_t *s;
-
-	if (mid.len < 1 || mid.len > GW_ID_MAX) {
-		snprintf(err, errlen, "message_id: must be 1 to %d bytes", GW_ID_MAX);
-		return GW_EINVAL;
-	}
-	for (size_t i = 0; i < mid.len; i++) {
-		unsigned char ch = ((unsigned char *)mid.bytes)[i];
-		if (ch < 0x21 || ch > 0x7e) {
-			snprintf(err, errlen, "message_id: must be printable ASCII");
-			return GW_EINVAL;
-		}
-	}
-	s = json_stringn(mid.bytes, mid.len);
-	if (!s || json_object_set_new(pub->root, "\x01message_id", s)) {
-		snprintf(err, errlen, "out of memory");
-		return GW_EINTERNAL;
-	}
-	pub->id = json_string_value(s);
-	return GW_OK;
-}
-
 /* broker thread: one ingest delivery. Invalid -> reject (dead letter);
  * valid -> a writer job, acked after its commit. -1 on a lost connection. */
 static int on_delivery(struct bridge *b, amqp_envelope_t *env)
 {
 	amqp_basic_properties_t *p = &env->message.properties;
 	uint64_t tag = env->delivery_tag;
-	char hint[GW_KEY_MAX + 1], err[200];
+	struct gw_delivery d = {
+		.body = env->message.body.bytes, .body_len = env->message.body.len,
+		.routing_key = env->routing_key.bytes,
+		.routing_key_len = env->routing_key.len,
+		.has_message_id = (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0,
+		.message_id = p->message_id.bytes, .message_id_len = p->message_id.len,
+	};
+	char err[200];
 	struct gw_pub pub;
 	struct gw_job *job;
 	int rc;
@@ -609,16 +562,8 @@ static int on_delivery(struct bridge *b, amqp_envelope_t *env)
 		return 0;   /* not acked: the broker redelivers it after we close */
 	if (tag > TAG_MASK)
 		return set_down(b, "consume", "delivery tags exhausted; reconnecting");
-	routing_hint(env->routing_key, hint);
 	memset(&pub, 0, sizeof(pub));
-	rc = proto_decode_publish(env->message.body.bytes, env->message.body.len,
-				  (size_t)b->cfg->max_publish, hint[0] ? hint : NULL,
-				  &pub, err, sizeof(err));
-	if (rc == GW_OK && !pub.id && (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)) {
-		rc = attach_message_id(&pub, p->message_id, err, sizeof(err));
-		if (rc != GW_OK)
-			proto_pub_free(&pub);
-	}
+	rc = proto_decode_delivery(&d, (size_t)b->cfg->max_publish, &pub, err, sizeof(err));
 	if (rc == GW_EINTERNAL) {
 		GW_ERR("%s: delivery %llu: %s; requeued", __func__, (unsigned long long)tag, err);
 		return amqp_status_check(b, amqp_basic_nack(b->conn, CH_INGEST, tag, 0, 1),
@@ -671,9 +616,9 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	amqp_basic_properties_t *p = &env->message.properties;
 	struct rpc_out *o;
 	struct rpc_req *q = NULL;
-	json_t *req = NULL;
-	json_error_t jerr;
-	const char *method, *key, *detail = NULL;
+	const char *detail = NULL;
+	char key[GW_KEY_MAX + 1];
+	int method;
 
 	if (!(p->_flags & AMQP_BASIC_REPLY_TO_FLAG) || !p->reply_to.len) {
 		GW_WARN_RL("%s: RPC request without reply_to dropped", __func__);
@@ -688,20 +633,8 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	     !(o->corr_id = bytes_dup(p->correlation_id))))
 		goto oom;
 
-	if (env->message.body.len > RPC_MAX)
-		detail = "request too large";
-	else if (!(req = json_loadb(env->message.body.bytes, env->message.body.len, 0, &jerr)) ||
-		 !json_is_object(req))
-		detail = "the request is not a JSON object";
-	else if (!(method = json_string_value(json_object_get(req, "method"))))
-		detail = "\"method\" is missing (get_submission or presence)";
-	else if (strcmp(method, "get_submission") && strcmp(method, "presence"))
-		detail = "unknown \"method\" (get_submission or presence)";
-	else if (!(key = json_string_value(json_object_get(req, "submission"))) ||
-		 !proto_key_valid(key, strlen(key)))
-		detail = "\"submission\" must be a key of 1 to 64 characters [A-Za-z0-9_.-]";
-	if (detail) {
-		json_decref(req);
+	if (proto_decode_rpc(env->message.body.bytes, env->message.body.len, RPC_MAX,
+			     &method, key, &detail)) {
 		if (!(o->body = error_json("bad_request", detail)))
 			goto oom;
 		GW_DBG("%s: bad RPC request: %s", __func__, detail);
@@ -713,17 +646,15 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 		goto oom;
 	q->b = b;
 	q->out = o;
-	q->pub.method = strcmp(method, "presence") ? GW_RPC_GET : GW_RPC_PRESENCE;
+	q->pub.method = method;
 	snprintf(q->pub.key, sizeof(q->pub.key), "%s", key);
 	q->pub.reply = rpc_reply;
 	q->pub.discard = rpc_discard;
-	json_decref(req);
 	b->bc.rpc(b->bc.rpc_arg, &q->pub);
 	return;
 oom:
 	GW_ERR("%s: out of memory; RPC request dropped", __func__);
 	amqp_basic_reject(b->conn, CH_RPC, env->delivery_tag, 0);
-	json_decref(req);
 	free(q);
 	rpc_out_free(o);
 }

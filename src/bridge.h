@@ -13,13 +13,11 @@
 
 #include <stddef.h>
 
-#include "proto.h"   /* GW_KEY_MAX */
+#include "proto.h"   /* GW_KEY_MAX, enum gw_rpc_method */
 
 struct bridge;
 struct gw_config;
 struct writer;
-
-enum { GW_RPC_GET = 0, GW_RPC_PRESENCE };
 
 /*
  * An RPC request the broker thread hands over to be answered elsewhere (the
@@ -27,7 +25,8 @@ enum { GW_RPC_GET = 0, GW_RPC_PRESENCE };
  * is called, once, from any thread; either frees the request.
  */
 struct gw_rpc {
-	int method;              /* GW_RPC_GET: the submission's state; GW_RPC_PRESENCE */
+	int method;              /* enum gw_rpc_method (proto.h): GW_RPC_GET, the
+				  * submission's state; GW_RPC_PRESENCE */
 	char key[GW_KEY_MAX + 1];
 	/* the answer, a malloc'd JSON text the bridge takes over (NULL: answer
 	 * "unavailable"); the broker thread publishes it to reply_to */

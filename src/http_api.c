@@ -10,7 +10,6 @@
  * fan-out) answers it; if the client hung up meanwhile the job's pending
  * record is simply orphaned and freed there.
  */
-#include <errno.h>
 #include <libwebsockets.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "reqparse.h"
 #include "store.h"
 #include "writer.h"
 
@@ -316,18 +316,14 @@ static int add_event(void *arg, uint64_t seq, int type, const char *json, size_t
 static int query_number(struct lws *wsi, const char *name, unsigned long long lo,
 			unsigned long long hi, unsigned long long *out)
 {
-	char arg[32], *end;
+	char arg[32];
 	const char *v = lws_get_urlarg_by_name(wsi, name, arg, sizeof(arg));
-	unsigned long long n;
+	uint64_t n;
 
 	/* lws copies "name=N" into arg and returns a pointer to N */
 	if (!v)
 		return 1;
-	if (!*v || v[0] < '0' || v[0] > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (*end || errno || n < lo || n > hi)
+	if (reqparse_uint(v, &n) || n < lo || n > hi)
 		return -1;
 	*out = n;
 	return 0;
@@ -397,17 +393,12 @@ static int add_listed(void *arg, const char *key, int status, const char *notifi
 
 static int list_submissions(struct hub *hub, struct lws *wsi, struct http_pss *h)
 {
-	char arg[32], *end;
-	const char *v;
-	long limit = 50;
+	unsigned long long limit = 50;
 	json_t *arr = json_array();
 
-	if ((v = lws_get_urlarg_by_name(wsi, "limit=", arg, sizeof(arg)))) {
-		limit = strtol(v, &end, 10);
-		if (!*v || *end || limit < 1 || limit > 1000) {
-			json_decref(arr);
-			return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
-		}
+	if (query_number(wsi, "limit=", 1, 1000, &limit) < 0) {
+		json_decref(arr);
+		return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
 	}
 	if (store_list_recent(hub_store(hub), (unsigned)limit, add_listed, arr) < 0) {
 		json_decref(arr);
@@ -434,28 +425,13 @@ static const char *mime_of(const char *path)
 	return "application/octet-stream";
 }
 
-/* a web-relative path we are willing to open: [A-Za-z0-9._-/], no "..", no
- * hidden files; anything else cannot leave the web directory */
-static int safe_rel_path(const char *p)
-{
-	if (!*p || strstr(p, "..") || strstr(p, "//") || strstr(p, "/."))
-		return 0;
-	if (p[0] == '.')
-		return 0;
-	for (; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' || *p == '/'))
-			return 0;
-	return 1;
-}
-
 static int serve_file(struct hub *hub, struct lws *wsi, struct http_pss *h, const char *rel)
 {
 	char full[1024];
 	struct stat sb;
 	int r;
 
-	if (!safe_rel_path(rel))
+	if (!reqparse_safe_rel_path(rel))
 		return reply_error(wsi, h, 404, "not_found", "no such file");
 	snprintf(full, sizeof(full), "%s/%s", hub_cfg(hub)->web_dir, rel);
 	/* only regular files; a missing one gets our JSON 404, not lws's page */
@@ -481,10 +457,9 @@ static int method_not_allowed(struct lws *wsi, struct http_pss *h, const char *a
 
 static int route(struct hub *hub, struct lws *wsi, struct http_pss *h)
 {
-	static const char subs[] = "/api/v1/submissions";
 	const char *path = h->path;
-	char reason[200];
-	int get = h->method == LWSHUMETH_GET, st;
+	char reason[200], key[GW_KEY_MAX + 1];
+	int get = h->method == LWSHUMETH_GET, st, api;
 
 	if (!strcmp(path, "/healthz"))
 		return get ? reply_json(wsi, h, 200, json_pack("{s:s}", "status", "ok"))
@@ -509,16 +484,12 @@ static int route(struct hub *hub, struct lws *wsi, struct http_pss *h)
 			return method_not_allowed(wsi, h, "POST");
 		return publish(hub, wsi, h);
 	}
-	if (!strncmp(path, subs, sizeof(subs) - 1) &&
-	    (!path[sizeof(subs) - 1] || path[sizeof(subs) - 1] == '/')) {
-		const char *rest = path + sizeof(subs) - 1;
-		char key[GW_KEY_MAX + 1];
-		size_t n;
+	if ((api = reqparse_api_path(path, key)) != REQ_API_NONE) {
 		struct gw_claims *claims = NULL;
 
 		if (!get)
 			return method_not_allowed(wsi, h, "GET");
-		if (!*rest || !strcmp(rest, "/")) {
+		if (api == REQ_API_LIST) {
 			if ((st = auth_browser(hub_cfg(hub), wsi, NULL, &claims, reason, sizeof(reason))))
 				return reply_error(wsi, h, st, conn_status_error(st), reason);
 			st = claims && !claims->all;   /* the list names every key */
@@ -528,18 +499,14 @@ static int route(struct hub *hub, struct lws *wsi, struct http_pss *h)
 						   "listing submissions needs a token for \"*\"");
 			return list_submissions(hub, wsi, h);
 		}
-		rest++;
-		n = strcspn(rest, "/");
-		if (!proto_key_valid(rest, n))
+		if (api == REQ_API_BADKEY)
 			return reply_error(wsi, h, 404, "not_found", "not a valid submission key");
-		memcpy(key, rest, n);
-		key[n] = '\0';
 		if ((st = auth_browser(hub_cfg(hub), wsi, key, &claims, reason, sizeof(reason))))
 			return reply_error(wsi, h, st, conn_status_error(st), reason);
 		auth_claims_free(claims);
-		if (!rest[n] || !strcmp(rest + n, "/"))
+		if (api == REQ_API_STATE)
 			return get_submission(hub, wsi, h, key);
-		if (!strcmp(rest + n, "/events"))
+		if (api == REQ_API_EVENTS)
 			return get_events(hub, wsi, h, key);
 		return reply_error(wsi, h, 404, "not_found", "no such resource");
 	}
@@ -552,9 +519,7 @@ static int route(struct hub *hub, struct lws *wsi, struct http_pss *h)
 	if (!strcmp(path, "/"))
 		return serve_file(hub, wsi, h, "index.html");
 	if (!strncmp(path, "/submissions/", 13)) {
-		const char *k = path + 13;
-		size_t n = strcspn(k, "/");
-		if (proto_key_valid(k, n) && (!k[n] || !strcmp(k + n, "/")))
+		if (!reqparse_key_path(path, "/submissions/", key))
 			return serve_file(hub, wsi, h, "submission.html");
 		return reply_error(wsi, h, 404, "not_found", "not a valid submission key");
 	}

@@ -1216,3 +1216,250 @@ json_t *proto_state_json(const struct gw_state *st, const char *epoch)
 	}
 	return doc;
 }
+
+/* ---- /ws commands ---- */
+
+/* a command's reason line: printable ASCII, like the publish reasons */
+static int cmd_fail(char *reason, size_t rlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int cmd_fail(char *reason, size_t rlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!reason || !rlen)
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(reason, rlen, fmt, ap);
+	va_end(ap);
+	sanitize(reason);
+	return code;
+}
+
+/* "filter": absent, null or {"kinds":[event types]}; an empty list is all */
+static int cmd_filter(json_t *f, uint32_t *mask, char *reason, size_t rlen)
+{
+	json_t *kinds, *v;
+	size_t i;
+
+	*mask = 0;
+	if (!f || json_is_null(f))
+		return GW_OK;
+	kinds = json_object_get(f, "kinds");
+	if (!json_is_object(f) || !json_is_array(kinds))
+		return cmd_fail(reason, rlen, GW_EINVAL,
+				"filter must be {\"kinds\":[event types]}");
+	json_array_foreach(kinds, i, v) {
+		int t = proto_parse_type(json_string_value(v));
+
+		if (t < 0)
+			return cmd_fail(reason, rlen, GW_EINVAL,
+					"filter.kinds[%zu]: unknown event type", i);
+		*mask |= 1u << t;
+	}
+	return GW_OK;
+}
+
+/* "since": absent, null or {"epoch": string, "seq": integer >= 0} */
+static int cmd_since(json_t *since, struct gw_cmd *out, char *reason, size_t rlen)
+{
+	json_t *epoch, *seq;
+
+	if (!since || json_is_null(since))
+		return GW_OK;
+	epoch = json_object_get(since, "epoch");
+	seq = json_object_get(since, "seq");
+	if (!json_is_object(since) || !json_is_string(epoch) ||
+	    !json_is_integer(seq) || json_integer_value(seq) < 0)
+		return cmd_fail(reason, rlen, GW_EINVAL,
+				"since must be {\"epoch\":string,\"seq\":integer >= 0}");
+	out->has_since = 1;
+	out->since_epoch = json_string_value(epoch);
+	out->since_seq = (uint64_t)json_integer_value(seq);
+	return GW_OK;
+}
+
+/* "mode": absent, null, "all" or "latest" */
+static int cmd_mode(json_t *mode, int *out, char *reason, size_t rlen)
+{
+	const char *m = json_string_value(mode);
+
+	*out = GW_MODE_ALL;
+	if (!mode || json_is_null(mode) || (m && !strcmp(m, "all")))
+		return GW_OK;
+	if (m && !strcmp(m, "latest")) {
+		*out = GW_MODE_LATEST;
+		return GW_OK;
+	}
+	return cmd_fail(reason, rlen, GW_EINVAL, "mode must be \"all\" or \"latest\"");
+}
+
+/*
+ * The checks run in the order the gateway always answered them (key,
+ * filter, since, then mode), so a command with several faults keeps
+ * getting the same reason.
+ */
+int proto_decode_command(const char *buf, size_t len, struct gw_cmd *out,
+			 char *reason, size_t rlen)
+{
+	static const char *const ops[GW_CMD_COUNT] = {
+		"subscribe", "unsubscribe", "ping",
+	};
+	json_error_t je;
+	json_t *id;
+	const char *op;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->op = -1;
+	if (reason && rlen)
+		reason[0] = '\0';
+	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(out->root))
+		return cmd_fail(reason, rlen, GW_EJSON, "not a JSON object: %s",
+				out->root ? "wrong type" : je.text);
+	id = json_object_get(out->root, "id");
+	if (json_is_integer(id) || json_is_string(id))
+		out->id = id;
+	op = json_string_value(json_object_get(out->root, "op"));
+	if (!op)
+		return cmd_fail(reason, rlen, GW_EINVAL, "op is required");
+	for (int i = 0; i < GW_CMD_COUNT; i++)
+		if (!strcmp(op, ops[i]))
+			out->op = i;
+	if (out->op < 0)
+		return cmd_fail(reason, rlen, GW_EINVAL,
+				"unknown op (subscribe, unsubscribe, ping)");
+	out->key = json_string_value(json_object_get(out->root, "submission"));
+	if (out->op == GW_CMD_UNSUBSCRIBE && !out->key)
+		return cmd_fail(reason, rlen, GW_EINVAL, "submission is required");
+	if (out->op != GW_CMD_SUBSCRIBE) {
+		if (out->op == GW_CMD_PING)
+			out->key = NULL;
+		return GW_OK;
+	}
+	if (!out->key || !proto_key_valid(out->key, strlen(out->key))) {
+		out->key = NULL;
+		return cmd_fail(reason, rlen, GW_EINVAL,
+				"submission must be a key of [A-Za-z0-9_.-]{1,64}");
+	}
+	rc = cmd_filter(json_object_get(out->root, "filter"), &out->filter, reason, rlen);
+	if (!rc)
+		rc = cmd_since(json_object_get(out->root, "since"), out, reason, rlen);
+	if (!rc)
+		rc = cmd_mode(json_object_get(out->root, "mode"), &out->mode, reason, rlen);
+	return rc;
+}
+
+void proto_cmd_free(struct gw_cmd *c)
+{
+	if (!c)
+		return;
+	json_decref(c->root);
+	memset(c, 0, sizeof(*c));
+	c->op = -1;
+}
+
+/* ---- AMQP deliveries ---- */
+
+int proto_routing_hint(const void *rk, size_t len, char out[GW_KEY_MAX + 1])
+{
+	static const char pfx[] = "submission.";
+	const char *s = rk, *dot;
+	size_t kn;
+	char type[32];
+
+	out[0] = '\0';
+	if (len <= sizeof(pfx) - 1 || memcmp(s, pfx, sizeof(pfx) - 1))
+		return -1;
+	s += sizeof(pfx) - 1;
+	len -= sizeof(pfx) - 1;
+	dot = memrchr(s, '.', len);
+	if (!dot)
+		return -1;
+	kn = (size_t)(dot - s);
+	if (len - kn - 1 >= sizeof(type))
+		return -1;
+	memcpy(type, dot + 1, len - kn - 1);
+	type[len - kn - 1] = '\0';
+	if (proto_parse_type(type) < 0 || !proto_key_valid(s, kn))
+		return -1;
+	memcpy(out, s, kn);
+	out[kn] = '\0';
+	return 0;
+}
+
+/*
+ * The message_id becomes the publish id; the string is kept inside
+ * pub->root so that it lives as long as the publish. On failure the caller
+ * frees pub.
+ */
+static int attach_message_id(struct gw_pub *pub, const void *mid, size_t len,
+			     char *err, size_t errlen)
+{
+	const unsigned char *b = mid;
+	json_t *s;
+
+	if (len < 1 || len > GW_ID_MAX) {
+		snprintf(err, errlen, "message_id: must be 1 to %d bytes", GW_ID_MAX);
+		return GW_EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (b[i] < 0x21 || b[i] > 0x7e) {
+			snprintf(err, errlen, "message_id: must be printable ASCII");
+			return GW_EINVAL;
+		}
+	}
+	s = json_stringn(mid, len);
+	/* a member of that name sent by the publisher is replaced, which is
+	 * harmless: nothing reads the member back, only pub->id */
+	if (!s || json_object_set_new(pub->root, "\x01message_id", s)) {
+		snprintf(err, errlen, "out of memory");
+		return GW_EINTERNAL;
+	}
+	pub->id = json_string_value(s);
+	return GW_OK;
+}
+
+int proto_decode_delivery(const struct gw_delivery *d, size_t max,
+			  struct gw_pub *out, char *err, size_t errlen)
+{
+	char hint[GW_KEY_MAX + 1];
+	int rc;
+
+	proto_routing_hint(d->routing_key, d->routing_key_len, hint);
+	rc = proto_decode_publish(d->body, d->body_len, max, hint[0] ? hint : NULL,
+				  out, err, errlen);
+	if (rc == GW_OK && !out->id && d->has_message_id) {
+		rc = attach_message_id(out, d->message_id, d->message_id_len, err, errlen);
+		if (rc != GW_OK)
+			proto_pub_free(out);
+	}
+	return rc;
+}
+
+int proto_decode_rpc(const void *buf, size_t len, size_t max, int *method,
+		     char key[GW_KEY_MAX + 1], const char **detail)
+{
+	json_t *req = NULL;
+	const char *m = NULL, *k = NULL;
+
+	*detail = NULL;
+	key[0] = '\0';
+	if (len > max)
+		*detail = "request too large";
+	else if (!(req = json_loadb(buf, len, 0, NULL)) || !json_is_object(req))
+		*detail = "the request is not a JSON object";
+	else if (!(m = json_string_value(json_object_get(req, "method"))))
+		*detail = "\"method\" is missing (get_submission or presence)";
+	else if (strcmp(m, "get_submission") && strcmp(m, "presence"))
+		*detail = "unknown \"method\" (get_submission or presence)";
+	else if (!(k = json_string_value(json_object_get(req, "submission"))) ||
+		 !proto_key_valid(k, strlen(k)))
+		*detail = "\"submission\" must be a key of 1 to 64 characters [A-Za-z0-9_.-]";
+	if (!*detail) {
+		*method = strcmp(m, "presence") ? GW_RPC_GET : GW_RPC_PRESENCE;
+		memcpy(key, k, strlen(k) + 1);
+	}
+	json_decref(req);
+	return *detail ? -1 : 0;
+}

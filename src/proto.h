@@ -216,4 +216,95 @@ char *proto_encode_snapshot(const struct gw_state *st, const char *epoch);
  * "seq":..,"updated_at":..}. New reference. */
 json_t *proto_state_json(const struct gw_state *st, const char *epoch);
 
+/* ---- /ws commands (SPEC 2.2) ---- */
+
+enum gw_cmd_op {
+	GW_CMD_SUBSCRIBE = 0,
+	GW_CMD_UNSUBSCRIBE,
+	GW_CMD_PING,
+	GW_CMD_COUNT
+};
+
+enum gw_mode {
+	GW_MODE_ALL = 0,         /* every event, in order (the default) */
+	GW_MODE_LATEST,          /* the latest state; a queued frame may be replaced */
+};
+
+/*
+ * One decoded /ws command. id, key and since_epoch point into root, which
+ * the struct owns, so they live until proto_cmd_free.
+ */
+struct gw_cmd {
+	json_t *root;            /* owned; released by proto_cmd_free */
+	json_t *id;              /* borrowed: an integer or a string; NULL when
+				  * absent or of another type */
+	int op;                  /* enum gw_cmd_op; -1 when missing or unknown */
+	const char *key;         /* "submission": a valid key for subscribe,
+				  * any string for unsubscribe, else NULL */
+	int has_since;           /* subscribe gave since {epoch, seq} */
+	const char *since_epoch;
+	uint64_t since_seq;
+	uint32_t filter;         /* 1u << enum gw_pub_type per kind wanted; 0: all */
+	int mode;                /* enum gw_mode */
+};
+
+/*
+ * any thread. Decodes one /ws command from buf[0..len) (not NUL-terminated).
+ * Returns GW_OK; GW_EJSON when it is not a JSON object (no id can be read);
+ * or GW_EINVAL when an object is wrong (op -1: op missing or unknown; else a
+ * bad argument of a known op), with id set when the command has one so
+ * that the error can carry it. reason gets a one-line printable ASCII
+ * reason on failure. Call proto_cmd_free after every call, whatever it
+ * returned.
+ */
+int proto_decode_command(const char *buf, size_t len, struct gw_cmd *out,
+			 char *reason, size_t rlen);
+void proto_cmd_free(struct gw_cmd *c);
+
+/* ---- AMQP deliveries (SPEC 3.2), as plain bytes ---- */
+
+/*
+ * One ingest delivery. rabbitmq-c's amqp_bytes_t may hold bytes == NULL for
+ * an empty value; these pointers may too.
+ */
+struct gw_delivery {
+	const void *body;
+	size_t body_len;
+	const void *routing_key;
+	size_t routing_key_len;
+	int has_message_id;      /* the message_id property is set (maybe empty) */
+	const void *message_id;
+	size_t message_id_len;
+};
+
+/*
+ * any thread. The key of a routing key "submission.<key>.<type>" (type one
+ * of the publish types) into out: 0, or -1 (out = "") when the routing key
+ * has another form or an invalid key. A key may contain dots; the type is
+ * what follows the last one.
+ */
+int proto_routing_hint(const void *rk, size_t len, char out[GW_KEY_MAX + 1]);
+
+/*
+ * any thread. Decodes a delivery as proto_decode_publish does its body, with
+ * the routing key's key as key_hint, and the message_id (1..GW_ID_MAX bytes
+ * of printable ASCII without spaces) as the publish id when the body has
+ * none. Same results and ownership as proto_decode_publish.
+ */
+int proto_decode_delivery(const struct gw_delivery *d, size_t max,
+			  struct gw_pub *out, char *err, size_t errlen);
+
+enum gw_rpc_method {
+	GW_RPC_GET = 0,          /* "get_submission" */
+	GW_RPC_PRESENCE,         /* "presence" */
+};
+
+/*
+ * any thread. An RPC request body {"method":..,"submission":..} of at most
+ * max bytes: 0 with *method (enum gw_rpc_method) and key, or -1 with
+ * *detail, a static string for the bad_request answer.
+ */
+int proto_decode_rpc(const void *buf, size_t len, size_t max, int *method,
+		     char key[GW_KEY_MAX + 1], const char **detail);
+
 #endif

@@ -80,19 +80,28 @@ static json_t *part_json(const char *p, size_t len)
 	return o;
 }
 
-/* a NumericDate: an integer or a real number of seconds; 0 or -1 */
+/*
+ * A NumericDate: an integer or a real number of seconds, strictly within
+ * +-GW_TOKEN_TIME_MAX (so that adding the leeway, here or in token_expired,
+ * cannot overflow, and a real converts to int64_t without undefined
+ * behaviour; NaN fails the comparison too); 0 or -1.
+ */
 static int numeric_date(json_t *v, int64_t *out)
 {
 	double d;
 
 	if (json_is_integer(v)) {
-		*out = (int64_t)json_integer_value(v);
+		json_int_t i = json_integer_value(v);
+
+		if (i <= -GW_TOKEN_TIME_MAX || i >= GW_TOKEN_TIME_MAX)
+			return -1;
+		*out = (int64_t)i;
 		return 0;
 	}
 	if (!json_is_real(v))
 		return -1;
 	d = json_real_value(v);
-	if (!(d > -9e15 && d < 9e15))
+	if (!(d > (double)-GW_TOKEN_TIME_MAX && d < (double)GW_TOKEN_TIME_MAX))
 		return -1;
 	*out = (int64_t)d;
 	return 0;
@@ -171,7 +180,7 @@ static int read_claims(json_t *payload, int64_t now, struct gw_claims **out,
 int token_verify(const char *secret, const char *token, size_t len, int64_t now,
 		 struct gw_claims **out, char *reason, size_t rlen)
 {
-	const char *d1, *d2, *end = token + len;
+	const char *d1, *d2, *end;
 	unsigned char mac[EVP_MAX_MD_SIZE], sig[64];
 	unsigned int maclen = 0;
 	json_t *head = NULL, *payload = NULL;
@@ -180,6 +189,8 @@ int token_verify(const char *secret, const char *token, size_t len, int64_t now,
 	int r;
 
 	*out = NULL;
+	/* an empty token may be NULL, and NULL + 0 is undefined in C */
+	end = len ? token + len : token;
 	if (!len || len > GW_TOKEN_MAX ||
 	    !(d1 = memchr(token, '.', len)) ||
 	    !(d2 = memchr(d1 + 1, '.', (size_t)(end - d1 - 1))) ||

@@ -13,6 +13,11 @@
 
 /* seconds of clock skew tolerated on exp and nbf */
 #define GW_TOKEN_LEEWAY 5
+/* exp and nbf (integer or real) must lie strictly between -GW_TOKEN_TIME_MAX
+ * and GW_TOKEN_TIME_MAX seconds (about 285 million years either side of
+ * 1970); a time beyond that is refused as malformed, so that no check can
+ * overflow when the leeway is added */
+#define GW_TOKEN_TIME_MAX INT64_C(9000000000000000)
 /* longest token accepted (header + payload + signature, base64url) */
 #define GW_TOKEN_MAX 4096
 
@@ -35,8 +40,8 @@ enum {
 	GW_TOKEN_ENOMEM = -7,
 };
 
-/* Verifies token (len bytes, not NUL-terminated) against secret at time
- * now (unix seconds). Returns GW_TOKEN_OK and *out (malloc'd, freed with
+/* Verifies token (len bytes, not NUL-terminated; NULL when len is 0)
+ * against secret at time now (unix seconds). Returns GW_TOKEN_OK and *out (malloc'd, freed with
  * token_claims_free) or a negative GW_TOKEN_E* with a reason. */
 int token_verify(const char *secret, const char *token, size_t len, int64_t now,
 		 struct gw_claims **out, char *reason, size_t rlen);

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "proto.h"
 #include "registry.h"
+#include "reqparse.h"
 #include "store.h"
 #include "writer.h"
 #include "ws_session.h"
@@ -77,20 +78,7 @@ static void send_error(struct ws_pss *p, json_t *id, const char *code,
 /* "/ws/submissions/{key}" with an optional trailing slash -> key; 0 or -1 */
 static int legacy_key(const char *path, char *key)
 {
-	static const char pfx[] = "/ws/submissions/";
-	size_t n;
-
-	if (strncmp(path, pfx, sizeof(pfx) - 1))
-		return -1;
-	path += sizeof(pfx) - 1;
-	n = strcspn(path, "/");
-	if (path[n] && strcmp(path + n, "/"))
-		return -1;
-	if (!proto_key_valid(path, n))
-		return -1;
-	memcpy(key, path, n);
-	key[n] = '\0';
-	return 0;
+	return reqparse_key_path(path, "/ws/submissions/", key);
 }
 
 static void request_path(struct lws *wsi, char *out, size_t len)
@@ -404,59 +392,20 @@ static void replay_more(struct gw_session *s)
 		}
 }
 
-static int parse_filter(json_t *f, uint32_t *mask, char *reason, size_t len)
-{
-	json_t *kinds, *v;
-	size_t i;
-
-	*mask = 0;
-	if (!f || json_is_null(f))
-		return 0;
-	kinds = json_object_get(f, "kinds");
-	if (!json_is_object(f) || !json_is_array(kinds)) {
-		snprintf(reason, len, "filter must be {\"kinds\":[event types]}");
-		return -1;
-	}
-	json_array_foreach(kinds, i, v) {
-		int t = proto_parse_type(json_string_value(v));
-		if (t < 0) {
-			snprintf(reason, len, "filter.kinds[%zu]: unknown event type", i);
-			return -1;
-		}
-		*mask |= 1u << t;
-	}
-	return 0;
-}
-
-static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
+/* cmd was decoded by proto_decode_command: its key, filter and since are valid */
+static void cmd_subscribe(struct ws_pss *p, const struct gw_cmd *cmd)
 {
 	struct hub *h = p->s.hub;
 	struct store *rs = hub_store(h);
-	json_t *jkey = json_object_get(cmd, "submission");
-	json_t *since = json_object_get(cmd, "since");
-	const char *key = json_string_value(jkey);
+	json_t *id = cmd->id;
+	const char *key = cmd->key;
 	const char *epoch = hub_epoch(h);
 	char reason[160];
-	uint32_t filter;
+	uint32_t filter = cmd->filter;
 	struct reg_sub *sub;
 	struct gw_state st;
 	int replayed = 0;
 
-	if (!key || !proto_key_valid(key, strlen(key))) {
-		send_error(p, id, "bad_request", "submission must be a key of [A-Za-z0-9_.-]{1,64}");
-		return;
-	}
-	if (parse_filter(json_object_get(cmd, "filter"), &filter, reason, sizeof(reason))) {
-		send_error(p, id, "bad_request", reason);
-		return;
-	}
-	if (since && !json_is_null(since) &&
-	    (!json_is_object(since) || !json_is_string(json_object_get(since, "epoch")) ||
-	     !json_is_integer(json_object_get(since, "seq")) ||
-	     json_integer_value(json_object_get(since, "seq")) < 0)) {
-		send_error(p, id, "bad_request", "since must be {\"epoch\":string,\"seq\":integer >= 0}");
-		return;
-	}
 	if (!auth_allows(p->claims, key)) {
 		send_error(p, id, "forbidden", auth_expired(p->claims) ? "the token has expired"
 			   : "the token does not allow this submission");
@@ -495,9 +444,8 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 	send_json(p, ack);
 
 	sub->last_seq = st.seq;
-	if (since && json_is_object(since) &&
-	    !strcmp(json_string_value(json_object_get(since, "epoch")), epoch)) {
-		uint64_t from = (uint64_t)json_integer_value(json_object_get(since, "seq"));
+	if (cmd->has_since && !strcmp(cmd->since_epoch, epoch)) {
+		uint64_t from = cmd->since_seq;
 
 		if (from == st.seq) {
 			replayed = 1;    /* nothing missed */
@@ -514,15 +462,12 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 	proto_state_clear(&st);
 }
 
-static void cmd_unsubscribe(struct ws_pss *p, json_t *cmd, json_t *id)
+static void cmd_unsubscribe(struct ws_pss *p, const struct gw_cmd *cmd)
 {
-	const char *key = json_string_value(json_object_get(cmd, "submission"));
-	struct reg_sub *sub = key ? registry_owner_find(p->s.subs, key) : NULL;
+	json_t *id = cmd->id;
+	const char *key = cmd->key;
+	struct reg_sub *sub = registry_owner_find(p->s.subs, key);
 
-	if (!key) {
-		send_error(p, id, "bad_request", "submission is required");
-		return;
-	}
 	if (!sub) {
 		send_error(p, id, "not_found", "not subscribed to this submission");
 		return;
@@ -537,41 +482,32 @@ static void cmd_unsubscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 
 static void mux_receive(struct ws_pss *p, const char *msg, size_t len)
 {
-	json_error_t jerr;
-	json_t *cmd = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *id;
-	const char *op;
+	struct gw_cmd cmd;
+	char reason[200];
+	int r = proto_decode_command(msg, len, &cmd, reason, sizeof(reason));
 
-	if (!json_is_object(cmd)) {
-		char reason[200];
-		snprintf(reason, sizeof(reason), "not a JSON object: %s", cmd ? "wrong type" : jerr.text);
+	if (r == GW_EJSON) {
 		send_error(p, NULL, "bad_request", reason);
 		p->garbage++;
 		goto out;
 	}
-	id = json_object_get(cmd, "id");
-	if (id && !json_is_integer(id) && !json_is_string(id))
-		id = NULL;
-	op = json_string_value(json_object_get(cmd, "op"));
 	p->garbage = 0;
-	if (!op) {
-		send_error(p, id, "bad_request", "op is required");
-		p->garbage++;
-	} else if (!strcmp(op, "subscribe")) {
-		cmd_subscribe(p, cmd, id);
-	} else if (!strcmp(op, "unsubscribe")) {
-		cmd_unsubscribe(p, cmd, id);
-	} else if (!strcmp(op, "ping")) {
-		json_t *pong = json_pack("{s:s}", "op", "pong");
-		if (id)
-			json_object_set(pong, "id", id);
-		send_json(p, pong);
+	if (r) {
+		send_error(p, cmd.id, "bad_request", reason);
+		if (cmd.op < 0)      /* no op, or one we do not know */
+			p->garbage++;
+	} else if (cmd.op == GW_CMD_SUBSCRIBE) {
+		cmd_subscribe(p, &cmd);
+	} else if (cmd.op == GW_CMD_UNSUBSCRIBE) {
+		cmd_unsubscribe(p, &cmd);
 	} else {
-		send_error(p, id, "bad_request", "unknown op (subscribe, unsubscribe, ping)");
-		p->garbage++;
+		json_t *pong = json_pack("{s:s}", "op", "pong");
+		if (cmd.id)
+			json_object_set(pong, "id", cmd.id);
+		send_json(p, pong);
 	}
 out:
-	json_decref(cmd);
+	proto_cmd_free(&cmd);
 	if (p->garbage >= GARBAGE_LIMIT)
 		hub_close_soon(&p->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many bad commands");
 }

@@ -204,6 +204,16 @@ static void test_malformed(void)
 		CHECK_EQ_INT(verify(big, &c), GW_TOKEN_EMALFORMED);
 		free(big);
 	}
+	/* an empty token as a NULL pointer (fuzz_token found the NULL + 0 that
+	 * UBSan reports as undefined) */
+	{
+		char reason[200];
+
+		c = NULL;
+		CHECK_EQ_INT(token_verify(SECRET, NULL, 0, NOW, &c, reason, sizeof(reason)),
+			     GW_TOKEN_EMALFORMED);
+		CHECK(!c);
+	}
 	/* an HS256 header, nothing else: no signature to match */
 	CHECK_EQ_INT(verify("eyJhbGciOiJIUzI1NiJ9..", &c), GW_TOKEN_ESIG);
 	/* a payload that is not JSON, signed correctly */
@@ -225,6 +235,67 @@ static void test_claims(void)
 	CHECK_EQ_INT(verdict(HS, "{\"exp\":1700000600,\"submissions\":\"42\"}"), GW_TOKEN_ECLAIMS);
 	CHECK_EQ_INT(verdict(HS, "{\"exp\":1700000600,\"submissions\":[42]}"), GW_TOKEN_ECLAIMS);
 	CHECK_EQ_INT(verdict(HS, "{\"exp\":1700000600,\"submissions\":[\"a b\"]}"), GW_TOKEN_ECLAIMS);
+}
+
+/*
+ * exp and nbf near the 64-bit limits: adding or subtracting the leeway must
+ * not overflow (signed overflow is undefined; UBSan aborts the sanitizer
+ * run). Integers are bounded like real numbers, to +-GW_TOKEN_TIME_MAX
+ * seconds, and a time beyond that is not a number of seconds.
+ */
+static void test_time_limits(void)
+{
+	static const char *const absurd[] = {
+		"{\"exp\":9223372036854775807,\"submissions\":[\"*\"]}",
+		"{\"exp\":9223372036854775803,\"submissions\":[\"*\"]}",
+		"{\"exp\":-9223372036854775808,\"submissions\":[\"*\"]}",
+		"{\"exp\":9000000000000000,\"submissions\":[\"*\"]}",
+		"{\"exp\":1700000600,\"nbf\":-9223372036854775808,\"submissions\":[\"*\"]}",
+		"{\"exp\":1700000600,\"nbf\":-9223372036854775805,\"submissions\":[\"*\"]}",
+		"{\"exp\":1700000600,\"nbf\":9223372036854775807,\"submissions\":[\"*\"]}",
+		"{\"exp\":1700000600,\"nbf\":-9000000000000000,\"submissions\":[\"*\"]}",
+		"{\"exp\":9e15,\"submissions\":[\"*\"]}",
+		"{\"exp\":1e300,\"submissions\":[\"*\"]}",
+	};
+	struct gw_claims *c;
+	char *t;
+
+	for (size_t i = 0; i < sizeof(absurd) / sizeof(absurd[0]); i++) {
+		int r = verdict(HS, absurd[i]);
+
+		CHECK_EQ_INT(r, GW_TOKEN_EMALFORMED);
+		if (r != GW_TOKEN_EMALFORMED)
+			fprintf(stderr, "  payload %s gave %d\n", absurd[i], r);
+	}
+	/* the largest accepted times work, and stay in force at any sane now */
+	t = mint(HS, "{\"exp\":8999999999999999,\"nbf\":-8999999999999999,"
+		 "\"submissions\":[\"*\"]}", SECRET);
+	CHECK_EQ_INT(verify(t, &c), GW_TOKEN_OK);
+	CHECK(c && c->exp == GW_TOKEN_TIME_MAX - 1);
+	CHECK(token_allows(c, "42", NOW));
+	CHECK(!token_expired(c, NOW));
+	CHECK(token_expired(c, INT64_MAX));
+	token_claims_free(c);
+	free(t);
+	/* a far past exp is just expired */
+	CHECK_EQ_INT(verdict(HS, "{\"exp\":-8999999999999999,\"submissions\":[\"*\"]}"),
+		     GW_TOKEN_EEXPIRED);
+	/* checked at any now, even the extremes, without overflow */
+	t = mint(HS, "{\"exp\":1700000600,\"submissions\":[\"*\"]}", SECRET);
+	{
+		char reason[200];
+
+		c = NULL;
+		CHECK_EQ_INT(token_verify(SECRET, t, strlen(t), INT64_MIN, &c, reason,
+					  sizeof(reason)), GW_TOKEN_OK);
+		CHECK(c && !token_expired(c, INT64_MIN) && token_expired(c, INT64_MAX));
+		token_claims_free(c);
+		c = NULL;
+		CHECK_EQ_INT(token_verify(SECRET, t, strlen(t), INT64_MAX, &c, reason,
+					  sizeof(reason)), GW_TOKEN_EEXPIRED);
+		CHECK(!c);
+	}
+	free(t);
 }
 
 static void test_b64url(void)
@@ -288,6 +359,7 @@ int main(void)
 	test_signature();
 	test_malformed();
 	test_claims();
+	test_time_limits();
 	test_b64url();
 	test_iplimit();
 	return check_report();

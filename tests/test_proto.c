@@ -2,7 +2,9 @@
  * Unit tests for proto.c: key/kind/status/result parsing tables, decoding of
  * every publish type (bare and enveloped) and every error class with its
  * exact gw_err code, and the encoders (legacy frame byte for byte; events,
- * snapshots and the REST document parsed back with jansson).
+ * snapshots and the REST document parsed back with jansson); /ws commands
+ * with the exact reasons /ws answers; AMQP deliveries (routing key hint,
+ * message_id) and RPC requests.
  * Exit status 0 = pass. Links proto.c and jansson only.
  */
 #include "proto.h"
@@ -984,6 +986,296 @@ static void test_direct_encoding(void)
 	}
 }
 
+/* ---- /ws commands ---- */
+
+/* decodes text; returns the code, and the reason in reason */
+static int command(const char *text, struct gw_cmd *c, char *reason, size_t rlen)
+{
+	return proto_decode_command(text, strlen(text), c, reason, rlen);
+}
+
+/* a command that must be refused with code and exactly reason; op as given */
+#define EXPECT_CMD_FAIL(text, code, op, want) \
+	expect_cmd_fail_(__LINE__, text, code, op, want)
+static void expect_cmd_fail_(int line, const char *text, int code, int op,
+			     const char *want)
+{
+	struct gw_cmd c;
+	char reason[200];
+	int rc = command(text, &c, reason, sizeof(reason));
+
+	CHECK_EQ_INT(rc, code);
+	CHECK_EQ_INT(c.op, op);
+	CHECK_EQ_STR(reason, want);
+	if (rc != code || strcmp(reason, want))
+		fprintf(stderr, "  line %d: %s\n", line, text);
+	proto_cmd_free(&c);
+}
+
+static void test_command(void)
+{
+	struct gw_cmd c;
+	char reason[200];
+
+	CHECK_EQ_INT(command("{\"op\":\"subscribe\",\"id\":1,\"submission\":\"42\","
+			     "\"since\":{\"epoch\":\"e1\",\"seq\":17},"
+			     "\"filter\":{\"kinds\":[\"status\",\"validation\"]},"
+			     "\"mode\":\"latest\"}", &c, reason, sizeof(reason)), GW_OK);
+	CHECK_EQ_INT(c.op, GW_CMD_SUBSCRIBE);
+	CHECK(json_is_integer(c.id) && json_integer_value(c.id) == 1);
+	CHECK_EQ_STR(c.key, "42");
+	CHECK(c.has_since);
+	CHECK_EQ_STR(c.since_epoch, "e1");
+	CHECK_EQ_INT(c.since_seq, 17);
+	CHECK_EQ_INT(c.filter, (1u << GW_PUB_STATUS) | (1u << GW_PUB_VALIDATION));
+	CHECK_EQ_INT(c.mode, GW_MODE_LATEST);
+	proto_cmd_free(&c);
+	CHECK(c.root == NULL && c.id == NULL && c.key == NULL);
+
+	/* defaults: no since, every kind, mode all; null members are absent */
+	CHECK_EQ_INT(command("{\"op\":\"subscribe\",\"id\":\"a\",\"submission\":\"k\","
+			     "\"since\":null,\"filter\":null,\"mode\":null}",
+			     &c, reason, sizeof(reason)), GW_OK);
+	CHECK(json_is_string(c.id));
+	CHECK(!c.has_since && c.since_epoch == NULL && c.filter == 0);
+	CHECK_EQ_INT(c.mode, GW_MODE_ALL);
+	proto_cmd_free(&c);
+	CHECK_EQ_INT(command("{\"op\":\"subscribe\",\"submission\":\"k\",\"mode\":\"all\","
+			     "\"filter\":{\"kinds\":[]},\"since\":{\"epoch\":\"\",\"seq\":0}}",
+			     &c, reason, sizeof(reason)), GW_OK);
+	CHECK(c.id == NULL && c.filter == 0 && c.has_since && c.since_seq == 0);
+	proto_cmd_free(&c);
+	/* an id of another type is dropped, the command still works */
+	CHECK_EQ_INT(command("{\"op\":\"ping\",\"id\":[1]}", &c, reason, sizeof(reason)), GW_OK);
+	CHECK(c.op == GW_CMD_PING && c.id == NULL && c.key == NULL);
+	proto_cmd_free(&c);
+	/* unsubscribe takes any string: not being subscribed is the answer */
+	CHECK_EQ_INT(command("{\"op\":\"unsubscribe\",\"id\":2,\"submission\":\"not a key\"}",
+			     &c, reason, sizeof(reason)), GW_OK);
+	CHECK(c.op == GW_CMD_UNSUBSCRIBE);
+	CHECK_EQ_STR(c.key, "not a key");
+	proto_cmd_free(&c);
+
+	/* not an object: no id can be read */
+	CHECK_EQ_INT(command("[1]", &c, reason, sizeof(reason)), GW_EJSON);
+	CHECK(c.id == NULL && c.op == -1);
+	CHECK_EQ_STR(reason, "not a JSON object: wrong type");
+	proto_cmd_free(&c);
+	CHECK_EQ_INT(command("{\"op\":", &c, reason, sizeof(reason)), GW_EJSON);
+	CHECK(strncmp(reason, "not a JSON object: ", 19) == 0 && strlen(reason) > 19);
+	proto_cmd_free(&c);
+	CHECK_EQ_INT(proto_decode_command("", 0, &c, reason, sizeof(reason)), GW_EJSON);
+	proto_cmd_free(&c);
+	/* duplicate members are refused, as for publishes */
+	CHECK_EQ_INT(command("{\"op\":\"ping\",\"op\":\"subscribe\"}", &c, reason, sizeof(reason)),
+		     GW_EJSON);
+	proto_cmd_free(&c);
+	/* the reason is printable ASCII even when jansson quotes raw bytes */
+	CHECK_EQ_INT(command("{\"op\":\x01\xff}", &c, reason, sizeof(reason)), GW_EJSON);
+	for (const char *p = reason; *p; p++)
+		CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e);
+	proto_cmd_free(&c);
+
+	/* the reasons /ws has always sent, in the same order */
+	EXPECT_CMD_FAIL("{\"id\":1}", GW_EINVAL, -1, "op is required");
+	EXPECT_CMD_FAIL("{\"op\":7}", GW_EINVAL, -1, "op is required");
+	EXPECT_CMD_FAIL("{\"op\":\"Subscribe\"}", GW_EINVAL, -1,
+			"unknown op (subscribe, unsubscribe, ping)");
+	EXPECT_CMD_FAIL("{\"op\":\"unsubscribe\"}", GW_EINVAL, GW_CMD_UNSUBSCRIBE,
+			"submission is required");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\"}", GW_EINVAL, GW_CMD_SUBSCRIBE,
+			"submission must be a key of [A-Za-z0-9_.-]{1,64}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":42}", GW_EINVAL, GW_CMD_SUBSCRIBE,
+			"submission must be a key of [A-Za-z0-9_.-]{1,64}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"..\"}", GW_EINVAL,
+			GW_CMD_SUBSCRIBE, "submission must be a key of [A-Za-z0-9_.-]{1,64}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"filter\":[\"status\"]}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE, "filter must be {\"kinds\":[event types]}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"filter\":{\"kinds\":\"status\"}}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE, "filter must be {\"kinds\":[event types]}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\","
+			"\"filter\":{\"kinds\":[\"status\",\"Status\"]}}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE, "filter.kinds[1]: unknown event type");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"since\":17}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE,
+			"since must be {\"epoch\":string,\"seq\":integer >= 0}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"since\":{\"epoch\":\"e\",\"seq\":-1}}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE,
+			"since must be {\"epoch\":string,\"seq\":integer >= 0}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"since\":{\"epoch\":1,\"seq\":1}}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE,
+			"since must be {\"epoch\":string,\"seq\":integer >= 0}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"since\":{\"epoch\":\"e\",\"seq\":1.5}}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE,
+			"since must be {\"epoch\":string,\"seq\":integer >= 0}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"mode\":\"Latest\"}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE, "mode must be \"all\" or \"latest\"");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"mode\":1}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE, "mode must be \"all\" or \"latest\"");
+	/* several faults: the key is named first, then the filter */
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"filter\":1,\"since\":1}", GW_EINVAL,
+			GW_CMD_SUBSCRIBE, "submission must be a key of [A-Za-z0-9_.-]{1,64}");
+	EXPECT_CMD_FAIL("{\"op\":\"subscribe\",\"submission\":\"k\",\"filter\":1,\"since\":1}",
+			GW_EINVAL, GW_CMD_SUBSCRIBE, "filter must be {\"kinds\":[event types]}");
+	/* a failed command keeps its id for the error reply */
+	CHECK_EQ_INT(command("{\"op\":\"nope\",\"id\":9}", &c, reason, sizeof(reason)), GW_EINVAL);
+	CHECK(json_integer_value(c.id) == 9);
+	proto_cmd_free(&c);
+	/* a short reason buffer is cut, still terminated; NULL is allowed */
+	CHECK_EQ_INT(command("{}", &c, reason, 5), GW_EINVAL);
+	CHECK_EQ_STR(reason, "op i");
+	proto_cmd_free(&c);
+	CHECK_EQ_INT(command("{}", &c, NULL, 0), GW_EINVAL);
+	proto_cmd_free(&c);
+	proto_cmd_free(NULL);
+}
+
+/* ---- AMQP deliveries ---- */
+
+static void test_routing_hint(void)
+{
+	char key[GW_KEY_MAX + 1], rk[128];
+
+	CHECK_EQ_INT(proto_routing_hint("submission.42.status", 20, key), 0);
+	CHECK_EQ_STR(key, "42");
+	/* keys may hold dots: the type follows the last one */
+	CHECK_EQ_INT(proto_routing_hint("submission.a.b.c.records", 24, key), 0);
+	CHECK_EQ_STR(key, "a.b.c");
+	/* not NUL-terminated: only len bytes are read */
+	CHECK_EQ_INT(proto_routing_hint("submission.42.resetXYZ", 19, key), 0);
+	CHECK_EQ_STR(key, "42");
+	static const char *const bad[] = {
+		"submission.42", "submission.42.", "submission..status",
+		"submission.42.Status", "submission.42.unknown", "Submission.42.status",
+		"submission.", "submission", "", "submission.a b.status",
+		"submission.42.status.", "other.42.status",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		strcpy(key, "stale");
+		CHECK_EQ_INT(proto_routing_hint(bad[i], strlen(bad[i]), key), -1);
+		CHECK_EQ_STR(key, "");
+	}
+	CHECK_EQ_INT(proto_routing_hint(NULL, 0, key), -1);
+	/* a type longer than any type name is not copied anywhere */
+	snprintf(rk, sizeof(rk), "submission.42.%090d", 0);
+	CHECK_EQ_INT(proto_routing_hint(rk, strlen(rk), key), -1);
+	/* the longest key */
+	snprintf(rk, sizeof(rk), "submission.%0*d.reset", GW_KEY_MAX, 5);
+	CHECK_EQ_INT(proto_routing_hint(rk, strlen(rk), key), 0);
+	CHECK_EQ_INT(strlen(key), GW_KEY_MAX);
+	snprintf(rk, sizeof(rk), "submission.%0*d.reset", GW_KEY_MAX + 1, 5);
+	CHECK_EQ_INT(proto_routing_hint(rk, strlen(rk), key), -1);
+}
+
+static int delivery(const char *body, const char *rk, const char *mid,
+		    struct gw_pub *p, char *err, size_t errlen)
+{
+	struct gw_delivery d = {
+		.body = body, .body_len = strlen(body),
+		.routing_key = rk, .routing_key_len = rk ? strlen(rk) : 0,
+		.has_message_id = mid != NULL,
+		.message_id = mid, .message_id_len = mid ? strlen(mid) : 0,
+	};
+
+	return proto_decode_delivery(&d, 1 << 20, p, err, errlen);
+}
+
+static void test_delivery(void)
+{
+	const char *st = "{\"type\":\"status\",\"status\":\"Loaded\"}";
+	char err[200], mid[GW_ID_MAX + 2];
+	struct gw_pub p;
+
+	/* the key from the routing key, the id from message_id */
+	CHECK_EQ_INT(delivery(st, "submission.42.status", "m-1", &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_STR(p.key, "42");
+	CHECK_EQ_STR(p.id, "m-1");
+	proto_pub_free(&p);
+	/* the body's id wins, and then message_id is not even looked at */
+	CHECK_EQ_INT(delivery("{\"type\":\"reset\",\"submission\":\"7\",\"id\":\"body\"}",
+			      "x", "bad id", &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_STR(p.id, "body");
+	CHECK_EQ_STR(p.key, "7");
+	proto_pub_free(&p);
+	/* no message_id: no id */
+	CHECK_EQ_INT(delivery(st, "submission.42.status", NULL, &p, err, sizeof(err)), GW_OK);
+	CHECK(p.id == NULL);
+	proto_pub_free(&p);
+	/* a body key that disagrees with the routing key */
+	CHECK_EQ_INT(delivery("{\"type\":\"reset\",\"submission\":\"7\"}", "submission.8.reset",
+			      NULL, &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "routing key") != NULL);
+	/* an unusable routing key gives no hint */
+	CHECK_EQ_INT(delivery(st, "statusgate", NULL, &p, err, sizeof(err)), GW_EINVAL);
+	CHECK(strstr(err, "submission: missing") != NULL);
+	/* message_id: 1..GW_ID_MAX bytes of printable ASCII without spaces */
+	CHECK_EQ_INT(delivery(st, "submission.42.status", "", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK_EQ_STR(err, "message_id: must be 1 to 128 bytes");
+	CHECK(p.root == NULL && p.recs == NULL);
+	CHECK_EQ_INT(delivery(st, "submission.42.status", "a b", &p, err, sizeof(err)), GW_EINVAL);
+	CHECK_EQ_STR(err, "message_id: must be printable ASCII");
+	CHECK(p.root == NULL);
+	memset(mid, 'm', GW_ID_MAX);
+	mid[GW_ID_MAX] = '\0';
+	CHECK_EQ_INT(delivery(st, "submission.42.status", mid, &p, err, sizeof(err)), GW_OK);
+	CHECK_EQ_INT(strlen(p.id), GW_ID_MAX);
+	proto_pub_free(&p);
+	mid[GW_ID_MAX] = 'm';
+	mid[GW_ID_MAX + 1] = '\0';
+	CHECK_EQ_INT(delivery(st, "submission.42.status", mid, &p, err, sizeof(err)), GW_EINVAL);
+	/* an empty message_id property whose bytes pointer is NULL */
+	{
+		struct gw_delivery d = {
+			.body = st, .body_len = strlen(st),
+			.routing_key = "submission.42.status", .routing_key_len = 20,
+			.has_message_id = 1, .message_id = NULL, .message_id_len = 0,
+		};
+		CHECK_EQ_INT(proto_decode_delivery(&d, 0, &p, err, sizeof(err)), GW_EINVAL);
+		d.body = NULL;
+		d.body_len = 0;
+		CHECK_EQ_INT(proto_decode_delivery(&d, 0, &p, err, sizeof(err)), GW_EJSON);
+	}
+	/* the size limit holds for deliveries too */
+	{
+		struct gw_delivery d = { .body = st, .body_len = strlen(st) };
+		CHECK_EQ_INT(proto_decode_delivery(&d, 10, &p, err, sizeof(err)), GW_ETOOBIG);
+	}
+}
+
+static void test_rpc(void)
+{
+	char key[GW_KEY_MAX + 1];
+	const char *detail;
+	int method = -1;
+
+#define RPC(text, max) proto_decode_rpc(text, strlen(text), max, &method, key, &detail)
+	CHECK_EQ_INT(RPC("{\"method\":\"get_submission\",\"submission\":\"42\"}", 4096), 0);
+	CHECK_EQ_INT(method, GW_RPC_GET);
+	CHECK_EQ_STR(key, "42");
+	CHECK(detail == NULL);
+	CHECK_EQ_INT(RPC("{\"method\":\"presence\",\"submission\":\"a.b\",\"x\":1}", 4096), 0);
+	CHECK_EQ_INT(method, GW_RPC_PRESENCE);
+	CHECK_EQ_STR(key, "a.b");
+	CHECK_EQ_INT(RPC("{\"method\":\"presence\",\"submission\":\"42\"}", 10), -1);
+	CHECK_EQ_STR(detail, "request too large");
+	CHECK_EQ_STR(key, "");
+	CHECK_EQ_INT(RPC("[]", 4096), -1);
+	CHECK_EQ_STR(detail, "the request is not a JSON object");
+	CHECK_EQ_INT(RPC("{", 4096), -1);
+	CHECK_EQ_STR(detail, "the request is not a JSON object");
+	CHECK_EQ_INT(RPC("{\"submission\":\"42\"}", 4096), -1);
+	CHECK_EQ_STR(detail, "\"method\" is missing (get_submission or presence)");
+	CHECK_EQ_INT(RPC("{\"method\":\"drop\",\"submission\":\"42\"}", 4096), -1);
+	CHECK_EQ_STR(detail, "unknown \"method\" (get_submission or presence)");
+	CHECK_EQ_INT(RPC("{\"method\":\"presence\",\"submission\":42}", 4096), -1);
+	CHECK_EQ_STR(detail, "\"submission\" must be a key of 1 to 64 characters [A-Za-z0-9_.-]");
+	CHECK_EQ_INT(RPC("{\"method\":\"presence\",\"submission\":\"..\"}", 4096), -1);
+	CHECK(detail != NULL);
+	CHECK_EQ_INT(proto_decode_rpc(NULL, 0, 4096, &method, key, &detail), -1);
+	CHECK_EQ_STR(detail, "the request is not a JSON object");
+#undef RPC
+}
+
 int main(void)
 {
 	test_keys();
@@ -1000,5 +1292,9 @@ int main(void)
 	test_legacy();
 	test_event_snapshot_state();
 	test_direct_encoding();
+	test_command();
+	test_routing_hint();
+	test_delivery();
+	test_rpc();
 	return check_report();
 }

@@ -171,6 +171,16 @@ async def test_token_sources():
                 async with gw.ws("/ws/submissions/42/", **kw) as ws:
                     m = await recv_json(ws)
                     assert m["message"] == "Loaded", (kw, m)
+            # an empty bearer (or one of blanks only) is no token: the
+            # cookie beside it still counts
+            for empty in ("Bearer ", "Bearer    ", "bearer \t "):
+                both = {"Authorization": empty, "Cookie": "token=" + t}
+                async with gw.ws("/ws/submissions/42/", extra_headers=both) as ws:
+                    m = await recv_json(ws)
+                    assert m["message"] == "Loaded", (empty, m)
+                st, body = gw.http("GET", "/api/v1/submissions/42", headers=both)
+                assert st == 200 and body["status"] == "Loaded", (empty, st, body)
+                await refused(gw, "/ws", 401, extra_headers={"Authorization": empty})
             # a cookie whose name only ends in "token" is not the token
             await refused(gw, "/ws", 401, extra_headers={"Cookie": "xtoken=" + t})
             await refused(gw, "/ws", 401, extra_headers={"Cookie": "token="})
