@@ -23,6 +23,10 @@ struct reg_sub {
 	uint32_t filter;          /* bit (1u << gw_pub_type) per wanted type; 0 = all */
 	uint64_t last_seq;        /* highest seq already given to the owner */
 	int legacy;               /* 1: legacy frames; 0: /ws event frames */
+	int mode;                 /* enum gw_mode (proto.h): every event, or the
+				   * latest state (legacy frames always are) */
+	uint64_t qslot;           /* its owner's: where its replaceable frame is
+				   * queued (sendq.h); 0: none */
 	uint64_t id;              /* the owner's own label (e.g. command id) */
 };
 

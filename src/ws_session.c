@@ -299,6 +299,21 @@ static int parse_filter(json_t *f, uint32_t *mask, char *reason, size_t len)
 	return 0;
 }
 
+/* "mode": absent, null, "all" or "latest" (enum gw_mode); 0 or -1 */
+static int parse_mode(json_t *mode, int *out)
+{
+	const char *m = json_string_value(mode);
+
+	*out = GW_MODE_ALL;
+	if (!mode || json_is_null(mode) || (m && !strcmp(m, "all")))
+		return 0;
+	if (m && !strcmp(m, "latest")) {
+		*out = GW_MODE_LATEST;
+		return 0;
+	}
+	return -1;
+}
+
 static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 {
 	struct hub *h = p->s.hub;
@@ -309,6 +324,7 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 	const char *epoch = hub_epoch(h);
 	char reason[160];
 	uint32_t filter;
+	int mode;
 	struct reg_sub *sub;
 	struct gw_state st;
 	int replayed = 0;
@@ -326,6 +342,10 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 	     !json_is_integer(json_object_get(since, "seq")) ||
 	     json_integer_value(json_object_get(since, "seq")) < 0)) {
 		send_error(p, id, "bad_request", "since must be {\"epoch\":string,\"seq\":integer >= 0}");
+		return;
+	}
+	if (parse_mode(json_object_get(cmd, "mode"), &mode)) {
+		send_error(p, id, "bad_request", "mode must be \"all\" or \"latest\"");
 		return;
 	}
 	if (!auth_allows(p->claims, key)) {
@@ -350,6 +370,7 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 		return;
 	}
 	sub->filter = filter;
+	sub->mode = mode;
 	memset(&st, 0, sizeof(st));
 	if (store_get_state(rs, key, &st)) {
 		hub_leave(&p->s, sub);
