@@ -66,6 +66,7 @@ struct gw_config {
 	long max_frame;
 	long max_publish;
 	long send_queue;
+	long sse_heartbeat;      /* seconds between comments on an idle SSE stream */
 	long history;
 	long dedup_window;
 	long batch;

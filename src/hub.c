@@ -306,6 +306,14 @@ size_t hub_presence(struct hub *h, const char *key)
 	return n;
 }
 
+void hub_foreach(struct hub *h, int kind, void (*fn)(struct gw_session *s, void *arg),
+		 void *arg)
+{
+	for (struct gw_session *s = h->sessions; s; s = s->next)
+		if (s->kind == kind)
+			fn(s, arg);
+}
+
 /* ---- sending ---- */
 
 void hub_close_soon(struct gw_session *s, int code, const char *reason)

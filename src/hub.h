@@ -141,6 +141,10 @@ struct reg_sub *hub_join(struct gw_session *s, const char *key);
 void hub_leave(struct gw_session *s, struct reg_sub *sub);
 /* number of sessions watching key (presence) */
 size_t hub_presence(struct hub *h, const char *key);
+/* calls fn(s, arg) for every open session of kind (enum gw_session_kind);
+ * fn may queue frames and hub_close_soon, not close a session at once */
+void hub_foreach(struct hub *h, int kind, void (*fn)(struct gw_session *s, void *arg),
+		 void *arg);
 
 /* queues a reference to b for s; 0, or -1 when it does not fit (a LIVE
  * frame makes s a lagging reader, closed with 1013) or s is closing */

@@ -1,15 +1,21 @@
 /*
  * The libwebsockets side: one context, one vhost, one protocol that serves
- * HTTP and WebSocket on the same port, on a libev loop. The callback only
- * dispatches: HTTP reasons to http_api.c, WebSocket reasons (and the upgrade
- * check) to ws_session.c, and LWS_CALLBACK_EVENT_WAIT_CANCELLED to the core,
- * which runs the tasks other threads posted (they wake us with
- * lws_cancel_service through server_wake, the one lws call allowed off this
- * thread).
+ * HTTP, Server-Sent Events and WebSocket on the same port, on a libev loop.
+ * The callback only dispatches: WebSocket reasons (and the upgrade check) to
+ * ws_session.c, HTTP reasons to http_api.c or, for a request under /sse/,
+ * to sse.c, and LWS_CALLBACK_EVENT_WAIT_CANCELLED to the core, which runs
+ * the tasks other threads posted (they wake us with lws_cancel_service
+ * through server_wake, the one lws call allowed off this thread).
+ *
+ * The per-session data is each adapter's own (lws_wsi_user() gives it to
+ * them as usual), followed by a small tail of ours that says which adapter
+ * owns the connection's current HTTP request (set when the request
+ * arrives).
  */
 #include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -18,6 +24,7 @@
 #include "hub.h"
 #include "log.h"
 #include "server.h"
+#include "sse.h"
 #include "ws_session.h"
 
 _Static_assert(GW_PRE >= LWS_PRE, "GW_PRE must leave room for the lws frame header");
@@ -33,6 +40,25 @@ void server_wake(void *arg)
 	(void)arg;
 	if (ctx)
 		lws_cancel_service(ctx);
+}
+
+/* who owns the HTTP request of a connection: the tail of its per-session
+ * data, zeroed by lws (HTTP), at pss_tail bytes from its start */
+enum { OWNER_HTTP = 0, OWNER_SSE };
+static size_t pss_tail;
+
+/* an HTTP reason: to the adapter that owns the current request, which a
+ * new request decides by its path (an event stream keeps it: sse.c
+ * refuses a second request there) */
+static int http_dispatch(struct lws *wsi, int reason, void *user, void *in, size_t len)
+{
+	int *owner = user ? (int *)(void *)((char *)user + pss_tail) : NULL;
+
+	if (owner && reason == LWS_CALLBACK_HTTP && *owner != OWNER_SSE)
+		*owner = sse_path(in) ? OWNER_SSE : OWNER_HTTP;
+	if (owner && *owner == OWNER_SSE)
+		return sse_callback(wsi, reason, user, in, len);
+	return http_callback(wsi, reason, user, in, len);
 }
 
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -55,7 +81,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		return ws_callback(wsi, (int)reason, user, in, len);
 	default:
-		return http_callback(wsi, (int)reason, user, in, len);
+		return http_dispatch(wsi, (int)reason, user, in, len);
 	}
 }
 
@@ -94,6 +120,10 @@ static struct {
 	struct ev_loop *loop;
 	ev_signal sigint, sigterm;
 	ev_timer deadline;
+	ev_timer beat;           /* SSE heartbeats: lws 4.1's own timers (sul) on
+				  * libev can fire late, as it re-sets its one
+				  * timer watcher while that is active */
+	struct hub *hub;
 	volatile sig_atomic_t *stop;
 } g_ev;
 
@@ -104,6 +134,14 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	if (g_ev.stop)
 		*g_ev.stop = 1;
 	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_beat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sse_heartbeat(g_ev.hub);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -119,14 +157,19 @@ int server_start(struct hub *hub)
 	struct lws_context *ctx;
 	struct lws_context_creation_info info;
 	static void *foreign_loops[1];
-	size_t hs = http_pss_size(), ws = ws_pss_size();
+	size_t hs = http_pss_size(), ws = ws_pss_size(), ss = sse_pss_size();
 	int lv = LLL_ERR | LLL_WARN;
 
 	if (log_level() >= GW_LOG_DEBUG)
 		lv |= LLL_NOTICE | LLL_INFO;
 	lws_set_log_level(lv, lws_emit);
 
-	protocols[0].per_session_data_size = hs > ws ? hs : ws;
+	if (ss > hs)
+		hs = ss;
+	if (ws > hs)
+		hs = ws;
+	pss_tail = (hs + alignof(int) - 1) / alignof(int) * alignof(int);
+	protocols[0].per_session_data_size = pss_tail + sizeof(int);
 	/* big enough for one whole frame of --max-frame in most cases; lws
 	 * still delivers larger ones in pieces and ws_session reassembles */
 	protocols[0].rx_buffer_size = 16384;
@@ -137,6 +180,7 @@ int server_start(struct hub *hub)
 		return -1;
 	}
 	foreign_loops[0] = g_ev.loop;
+	g_ev.hub = hub;
 
 	memset(&info, 0, sizeof(info));   /* lws 4.1: no lws_context_info_defaults */
 	info.port = cfg->port;
@@ -179,8 +223,12 @@ void server_run(volatile sig_atomic_t *stop)
 	ev_signal_init(&g_ev.sigterm, on_stop_signal, SIGTERM);
 	ev_signal_start(g_ev.loop, &g_ev.sigint);
 	ev_signal_start(g_ev.loop, &g_ev.sigterm);
+	ev_timer_init(&g_ev.beat, on_beat, (double)hub_cfg(g_ev.hub)->sse_heartbeat,
+		      (double)hub_cfg(g_ev.hub)->sse_heartbeat);
+	ev_timer_start(g_ev.loop, &g_ev.beat);
 	if (!*stop)
 		ev_run(g_ev.loop, 0);
+	ev_timer_stop(g_ev.loop, &g_ev.beat);
 }
 
 void server_drain(struct hub *hub, int ms)
