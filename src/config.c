@@ -75,6 +75,9 @@ const struct gw_opt gw_serve_opts[] = {
 	  "largest publish body (HTTP or AMQP)", 256, 268435456 },
 	{ "send-queue", GW_OPT_INT, OPT(send_queue), "1024", "FRAMES",
 	  "frames queued per connection before it is closed as lagging (mode all)", 4, 1000000 },
+	{ "send-buffer", GW_OPT_INT, OPT(send_buffer), "0", "BYTES",
+	  "kernel send buffer of each browser connection (0: the kernel's own sizing); "
+	  "small keeps what a slow reader gets fresh", 0, 16777216 },
 	{ "sse-heartbeat", GW_OPT_INT, OPT(sse_heartbeat), "15", "SECONDS",
 	  "a comment on an idle Server-Sent Events stream this often, so proxies keep it open", 1, 3600 },
 	{ "history", GW_OPT_INT, OPT(history), "1000", "N",

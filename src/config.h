@@ -67,6 +67,7 @@ struct gw_config {
 	long max_publish;
 	long send_queue;
 	long sse_heartbeat;      /* seconds between comments on an idle SSE stream */
+	long send_buffer;        /* SO_SNDBUF of browser sockets; 0: the kernel's */
 	long history;
 	long dedup_window;
 	long batch;

@@ -34,6 +34,7 @@
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "bridge.h"
@@ -226,6 +227,16 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	s->kind = kind;
 	s->mux = kind == GW_SESS_MUX;
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	if (h->cfg->send_buffer > 0) {
+		/* what the kernel holds for a reader that does not keep up is
+		 * stale by the time it arrives: a small buffer leaves the
+		 * waiting to the queue, where newer states replace older ones */
+		int n = (int)h->cfg->send_buffer;
+		lws_sockfd_type fd = lws_get_socket_fd(wsi);
+
+		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)))
+			GW_WARN("%s: cannot set the send buffer of %s's socket", __func__, ip);
+	}
 	if (iplimit_add(&h->ips, s->ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
 	s->hub = h;

@@ -90,6 +90,8 @@ function onState(st, f) {
 		addToTimeline(f);
 		if (f.epoch === prev.epoch && f.seq > prev.seq + 1)
 			backfill();
+		else if (backfillTimer)
+			backfill();     /* still arriving: wait for a quiet moment */
 	}
 	scheduleRender();
 }
@@ -110,15 +112,22 @@ function addToTimeline(f) {
 }
 
 /* fills the timeline with the stored events up to the current seq (a
- * snapshot has none of its history, a jump skipped some). One request at a
- * time: on a slow network jumps come often, and the back-fill must not
- * compete with the live connection, so requests asked for meanwhile are
- * made once, for the state of then. */
-var backfillBusy = false, backfillAgain = false;
+ * snapshot has none of its history, a jump skipped some). Jumps come often
+ * on a slow network, where the back-fill must not take the bandwidth the
+ * live state needs: it waits until states have stopped arriving for a
+ * moment, and makes one request at a time. */
+var BACKFILL_QUIET_MS = 400;
+var backfillTimer = null, backfillBusy = false, backfillAgain = false;
 
 function backfill() {
+	clearTimeout(backfillTimer);
+	backfillTimer = setTimeout(backfillNow, BACKFILL_QUIET_MS);
+}
+
+function backfillNow() {
 	var epoch = state.epoch, seq = state.seq;
 
+	backfillTimer = null;
 	if (seq < 1)
 		return;
 	if (backfillBusy) {
