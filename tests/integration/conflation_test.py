@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
 import websockets  # noqa: E402
-from harness import Gateway, Runner, metric, recv_json, validation  # noqa: E402
+from harness import CheckedGateway, Runner, metric, recv_json, validation  # noqa: E402
 
 run = Runner()
 EVENTS = 2000
@@ -84,7 +84,7 @@ async def drain_until(ws, done, timeout=120):
 @run.test
 async def test_legacy_reader_stalls_through_thousands_of_events():
     key = "conf-legacy"
-    with Gateway("--send-queue", "16") as gw:
+    with CheckedGateway("--send-queue", "16") as gw:
         heavy(gw, key)
         slow = await stalled_client(gw, "/ws/submissions/%s/" % key)
         # one publisher: the index in each notification follows the seq;
@@ -161,7 +161,7 @@ async def test_ws_latest_and_all_readers():
     keys = ["conf-a", "conf-b", "conf-c"]
     # a queue long enough for the mode-all reader to keep up with eight
     # publishers; latest subscriptions do not use it
-    with Gateway("--send-queue", "100000") as gw:
+    with CheckedGateway("--send-queue", "100000") as gw:
         base = {k: heavy(gw, k)["seq"] for k in keys}
         # a mode-all reader that keeps up, on all three
         fast_ws = await gw.ws("/ws")
@@ -227,7 +227,7 @@ async def test_mixed_connection_all_subscription_still_lags():
     """On one stalled connection, a latest subscription never counts
     against --send-queue, but a mode-all one does: when its events fill
     the queue the connection is told it lags and closed with 1013."""
-    with Gateway("--send-queue", "16") as gw:
+    with CheckedGateway("--send-queue", "16") as gw:
         heavy(gw, "mix-latest")
         heavy(gw, "mix-all")
         slow = await stalled_client(gw, "/ws")
@@ -255,7 +255,7 @@ async def test_mixed_connection_all_subscription_still_lags():
 
 @run.test
 async def test_mode_values():
-    with Gateway() as gw:
+    with CheckedGateway() as gw:
         async with gw.ws("/ws") as ws:
             for i, mode in enumerate(["newest", 1, "ALL", ""]):
                 await ws.send(json.dumps({"op": "subscribe", "id": i, "submission": "m", "mode": mode}))

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (CheckedGateway, Gateway, Runner, metric, raw_get, recv_json,  # noqa: E402
+from harness import (CheckedGateway, Runner, metric, raw_get, recv_json,  # noqa: E402
                      validation)
 
 run = Runner()
@@ -121,7 +121,7 @@ def pub(gw, key, note, st=None):
 
 @run.test
 async def test_snapshot_then_live_events_as_ws_sends_them():
-    with Gateway("--sse-heartbeat", "1") as gw:
+    with CheckedGateway("--sse-heartbeat", "1") as gw:
         first = pub(gw, "s1", "loaded", "Loaded")
         epoch = first["epoch"]
         ws = await gw.ws("/ws")
@@ -165,7 +165,7 @@ async def test_snapshot_then_live_events_as_ws_sends_them():
 
 @run.test
 async def test_unknown_submission_gets_an_empty_snapshot():
-    with Gateway() as gw:
+    with CheckedGateway() as gw:
         s = await stream(gw, "/sse/submissions/nobody")
         eid, _, snap = await s.frame()
         assert snap["op"] == "snapshot" and snap["seq"] == 0 and snap["status"] is None, snap
@@ -178,7 +178,7 @@ async def test_unknown_submission_gets_an_empty_snapshot():
 
 @run.test
 async def test_resume_with_last_event_id():
-    with Gateway("--history", "20") as gw:
+    with CheckedGateway("--history", "20") as gw:
         seqs = [pub(gw, "r1", "e%d" % i)["seq"] for i in range(1, 11)]
         epoch = gw.http("GET", "/api/v1/submissions/r1")[1]["epoch"]
 
@@ -235,7 +235,7 @@ async def test_resume_with_last_event_id():
 
 @run.test
 async def test_heartbeats_and_readers_that_leave():
-    with Gateway("--sse-heartbeat", "1") as gw:
+    with CheckedGateway("--sse-heartbeat", "1") as gw:
         s = await stream(gw, "/sse/submissions/hb")
         await s.event()
         await s.frame()
@@ -256,7 +256,7 @@ async def test_heartbeats_and_readers_that_leave():
 
 @run.test
 async def test_auth_and_origin_like_websockets():
-    with Gateway("--auth-secret", SECRET, "--allowed-origin", ORIGIN) as gw:
+    with CheckedGateway("--auth-secret", SECRET, "--allowed-origin", ORIGIN) as gw:
         pub(gw, "a1", "secret state", "Loaded")
         for path, hdrs, code in [
                 ("/sse/submissions/a1", {}, 401),
@@ -287,7 +287,7 @@ async def test_auth_and_origin_like_websockets():
 
 @run.test
 async def test_token_expiry_ends_the_stream():
-    with Gateway("--auth-secret", SECRET, "--sse-heartbeat", "1") as gw:
+    with CheckedGateway("--auth-secret", SECRET, "--sse-heartbeat", "1") as gw:
         s = await stream(gw, "/sse/submissions/x1?token=" + mint(["x1"], exp_in=2))
         assert s.status == 200
         await s.frame()
@@ -301,7 +301,7 @@ async def test_token_expiry_ends_the_stream():
 
 @run.test
 async def test_limits_shared_with_websockets():
-    with Gateway("--max-connections-per-ip", "3", "--sse-heartbeat", "1") as gw:
+    with CheckedGateway("--max-connections-per-ip", "3", "--sse-heartbeat", "1") as gw:
         ws = await gw.ws("/ws")
         a = await stream(gw, "/sse/submissions/l1")
         b = await stream(gw, "/sse/submissions/l2")
@@ -321,7 +321,7 @@ async def test_limits_shared_with_websockets():
 
 @run.test
 async def test_bad_requests():
-    with Gateway() as gw:
+    with CheckedGateway() as gw:
         st, hdrs, body = raw_get(gw, "/sse/submissions/bad%20key")
         assert st == 404 and json.loads(body)["error"] == "not_found", (st, body)
         st, hdrs, body = raw_get(gw, "/sse/other")
@@ -335,7 +335,7 @@ async def test_bad_requests():
 
 @run.test
 async def test_stalled_reader_gets_the_latest_state():
-    with Gateway("--send-queue", "16") as gw:
+    with CheckedGateway("--send-queue", "16") as gw:
         st, body = gw.publish(validation("slow", [
             ("animal", "a%d" % i, "Error", [("%d " % i + "long message " * 300, "c%d" % i)])
             for i in range(10)]))
