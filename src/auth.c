@@ -77,15 +77,9 @@ int auth_publisher(const struct gw_config *cfg, struct lws *wsi, char *reason, s
 	return 403;
 }
 
-int auth_origin(const struct gw_config *cfg, struct lws *wsi, char *reason, size_t len)
+/* 1 when origin is one of the comma-separated list (case-insensitive) */
+static int origin_listed(const char *list, const char *origin)
 {
-	const char *list = cfg->allowed_origin;
-	char origin[256];
-
-	if (!list || !*list)
-		return 0;
-	if (conn_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin)))
-		return 0;   /* not a browser: browsers always send Origin on upgrades */
 	for (const char *p = list; *p;) {
 		const char *e = strchr(p, ',');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
@@ -95,13 +89,52 @@ int auth_origin(const struct gw_config *cfg, struct lws *wsi, char *reason, size
 		while (n && p[n - 1] == ' ')
 			n--;
 		if (n == strlen(origin) && !strncasecmp(p, origin, n))
-			return 0;
+			return 1;
 		if (!e)
 			break;
 		p = e + 1;
 	}
+	return 0;
+}
+
+int auth_origin(const struct gw_config *cfg, struct lws *wsi, char *reason, size_t len)
+{
+	const char *list = cfg->allowed_origin;
+	char origin[256];
+
+	if (!list || !*list)
+		return 0;
+	if (conn_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin)))
+		return 0;   /* not a browser: browsers always send Origin on upgrades */
+	if (origin_listed(list, origin))
+		return 0;
 	snprintf(reason, len, "origin %s is not allowed", origin);
 	return 403;
+}
+
+/*
+ * May a token that came in a cookie be used for this request? A browser
+ * attaches cookies to requests that other sites make it send (a WebSocket
+ * opened by any page: cross-site WebSocket hijacking), so the cookie counts
+ * only when the request comes from an allowed Origin: one of
+ * --allowed-origin, or, without that option, the request's own host. A
+ * request without Origin is not one a browser made for another site
+ * (browsers send Origin on every upgrade and cross-origin request).
+ */
+static int cookie_origin_ok(const struct gw_config *cfg, struct lws *wsi)
+{
+	char origin[256], host[256];
+	const char *o;
+
+	if (conn_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin)))
+		return lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0;
+	if (cfg->allowed_origin && *cfg->allowed_origin)
+		return origin_listed(cfg->allowed_origin, origin);
+	/* the request's own host: Origin is scheme://host[:port] */
+	o = strstr(origin, "://");
+	if (!o || conn_header(wsi, WSI_TOKEN_HOST, host, sizeof(host)))
+		return 0;
+	return !strcasecmp(o + 3, host);
 }
 
 /* The value of the cookie called name in a Cookie header ("a=1; token=x"):
@@ -147,8 +180,9 @@ static int cookie_value(const char *hdr, const char *name, char *out, size_t len
 	return -1;
 }
 
-/* the browser token of a request: query, bearer header, then cookie */
-static int find_token(struct lws *wsi, char *out, size_t len)
+/* the browser token of a request: query, bearer header, then cookie; 0
+ * (with *from_cookie), or -1 when there is none */
+static int find_token(struct lws *wsi, char *out, size_t len, int *from_cookie)
 {
 	char *hdr = malloc(GW_TOKEN_MAX + 64);
 	const char *q;
@@ -168,6 +202,7 @@ static int find_token(struct lws *wsi, char *out, size_t len)
 		r = 0;
 	} else if (!conn_header(wsi, WSI_TOKEN_HTTP_COOKIE, hdr, GW_TOKEN_MAX + 64) &&
 		   !cookie_value(hdr, "token", out, len) && *out) {
+		*from_cookie = 1;
 		r = 0;
 	}
 	free(hdr);
@@ -179,7 +214,7 @@ int auth_browser(const struct gw_config *cfg, struct lws *wsi, const char *key,
 {
 	char *tok;
 	struct gw_claims *c = NULL;
-	int r;
+	int r, from_cookie = 0;
 
 	*out = NULL;
 	if (!cfg->auth_secret)
@@ -192,10 +227,16 @@ int auth_browser(const struct gw_config *cfg, struct lws *wsi, const char *key,
 		snprintf(reason, len, "out of memory");
 		return 503;
 	}
-	if (find_token(wsi, tok, GW_TOKEN_MAX + 1)) {
+	if (find_token(wsi, tok, GW_TOKEN_MAX + 1, &from_cookie)) {
 		free(tok);
 		snprintf(reason, len, "a token is required (?token=, an Authorization: Bearer header, or a cookie named token)");
 		return 401;
+	}
+	if (from_cookie && !cookie_origin_ok(cfg, wsi)) {
+		free(tok);
+		snprintf(reason, len, "a token cookie counts only for requests from an allowed Origin "
+			 "(--allowed-origin, or this host); pass ?token= instead");
+		return 403;
 	}
 	r = token_verify(cfg->auth_secret, tok, strlen(tok), (int64_t)time(NULL),
 			 &c, reason, len);
@@ -221,6 +262,16 @@ int auth_allows(const struct gw_claims *c, const char *key)
 int auth_expired(const struct gw_claims *c)
 {
 	return token_expired(c, (int64_t)time(NULL));
+}
+
+int64_t auth_seconds_left(const struct gw_claims *c)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (!c)
+		return -1;
+	/* exp is bounded by token.c, so this cannot overflow */
+	return c->exp + GW_TOKEN_LEEWAY > now ? c->exp + GW_TOKEN_LEEWAY - now : 0;
 }
 
 void auth_claims_free(struct gw_claims *c)

@@ -33,6 +33,8 @@ int auth_browser(const struct gw_config *cfg, struct lws *wsi, const char *key,
 int auth_allows(const struct gw_claims *c, const char *key);
 /* 1 when the claims' exp has passed (NULL: never) */
 int auth_expired(const struct gw_claims *c);
+/* seconds until the claims expire (0 once they have; -1 for NULL: never) */
+int64_t auth_seconds_left(const struct gw_claims *c);
 void auth_claims_free(struct gw_claims *c);
 
 /* 1 when the request may publish: it carries the bearer publish token, or

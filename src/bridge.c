@@ -2,7 +2,8 @@
  * The RabbitMQ bridge (see bridge.h). One broker thread owns the
  * rabbitmq-c connection, with two channels: 1 consumes the durable ingest
  * queue with a prefetch window and manual acks, 2 consumes the RPC queue
- * (auto-ack) and publishes the answers, so RPC deliveries never take delivery
+ * (a small prefetch window, each request acknowledged once its answer is
+ * published) and publishes the answers, so RPC deliveries never take delivery
  * tags of the ingest channel and ack coalescing stays simple.
  *
  * Waiting: the thread sleeps in poll() on the AMQP socket and an eventfd. The
@@ -24,7 +25,21 @@
  *
  * On a channel or connection error everything is torn down, /readyz reports
  * the reason, and the thread reconnects with exponential back-off (100 ms
- * doubling to 10 s) and jitter.
+ * doubling to 10 s) and jitter. --amqp may list several URLs (the nodes of
+ * a cluster): each attempt takes the next one in turn, so a connection lost
+ * with its node goes on at another node at once; the back-off only starts
+ * when a whole round of them failed.
+ *
+ * Queue types (--amqp-queue-type): classic, or quorum for a clustered
+ * broker. Quorum applies to the ingest and dead-letter queues, which must
+ * then be durable, non-exclusive and not auto-delete (they are in both
+ * modes). Their dead-lettering is RabbitMQ's default at-most-once: a
+ * rejected message goes to the dead-letter exchange once, without the
+ * at-least-once strategy's extra requirements (x-overflow reject-publish).
+ * The RPC queue stays a classic non-durable queue in both modes: requests
+ * are short-lived, a quorum queue cannot be anything but durable, and when
+ * the node that holds it goes, the gateways' consumers are cancelled and
+ * they declare it again on the node they reconnect to.
  */
 #include "bridge.h"
 
@@ -52,6 +67,7 @@
 
 #define CH_INGEST 1
 #define CH_RPC 2
+#define RPC_PREFETCH 64          /* RPC requests being answered at once */
 #define TAG_BITS 48
 #define TAG_MASK ((UINT64_C(1) << TAG_BITS) - 1)
 #define GEN_MASK 0xffffu
@@ -69,6 +85,7 @@ struct ack_rec {
 /* an RPC answer waiting to be published by the broker thread */
 struct rpc_out {
 	struct rpc_out *next;
+	uint64_t cookie;         /* gen << 48 | delivery tag of the request */
 	char *reply_to;          /* malloc'd */
 	char *corr_id;           /* malloc'd or NULL */
 	char *body;              /* malloc'd JSON text, or NULL until answered */
@@ -107,8 +124,13 @@ struct bridge {
 	size_t capspare;
 	amqp_connection_state_t conn;
 	unsigned gen;            /* connection generation (16 bits used) */
-	char *url;               /* writable copy parsed into ci */
-	struct amqp_connection_info ci;
+	char *urls;              /* writable copy of --amqp, parsed into targets */
+	struct amqp_target {
+		struct amqp_connection_info ci;  /* strings point into urls */
+		const char *vhost;
+	} *targets;              /* malloc'd, ntargets of them */
+	size_t ntargets, cur;    /* cur: the target of this or the next attempt */
+	struct amqp_connection_info ci;  /* a copy of targets[cur].ci */
 	const char *vhost;
 	char *queue;             /* ingest queue name */
 	amqp_bytes_t ctag;       /* ingest consumer tag, malloc'd */
@@ -319,13 +341,15 @@ static int bind_queue(struct bridge *b, const char *queue, const char *exchange,
 	return amqp_check(b, amqp_get_rpc_reply(b->conn), "queue.bind");
 }
 
-/* broker thread: declares exchanges, queues and bindings (idempotent) */
+/* broker thread: declares exchanges, queues and bindings (idempotent; a
+ * queue that exists with other arguments, such as another type, is refused
+ * by the broker with PRECONDITION_FAILED, which set_down logs) */
 static int declare_all(struct bridge *b)
 {
 	const struct gw_config *c = b->cfg;
-	amqp_table_entry_t dlx;
+	amqp_table_entry_t e[2];
 	amqp_table_t args;
-	int rc = 0;
+	int rc = 0, quorum = !strcmp(c->amqp_queue_type, "quorum");
 
 	amqp_exchange_declare(b->conn, CH_INGEST, amqp_cstring_bytes(c->amqp_exchange),
 			      amqp_cstring_bytes(c->amqp_exchange_type), 0, 1, 0, 0,
@@ -336,16 +360,22 @@ static int declare_all(struct bridge *b)
 			      amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
 	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "exchange.declare (dead letters)"))
 		return -1;
-	if (declare_queue(b, CH_INGEST, c->amqp_dead_letter, 1, amqp_empty_table,
+	/* e[0]: the queue type (only when quorum: an explicit "classic" would
+	 * refuse queues declared by earlier versions without the argument) */
+	e[0].key = amqp_cstring_bytes("x-queue-type");
+	e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[0].value.value.bytes = amqp_cstring_bytes("quorum");
+	args.num_entries = quorum;
+	args.entries = e;
+	if (declare_queue(b, CH_INGEST, c->amqp_dead_letter, 1, args,
 			  "queue.declare (dead letters)") ||
 	    bind_queue(b, c->amqp_dead_letter, c->amqp_dead_letter, ""))
 		return -1;
 
-	dlx.key = amqp_cstring_bytes("x-dead-letter-exchange");
-	dlx.value.kind = AMQP_FIELD_KIND_UTF8;
-	dlx.value.value.bytes = amqp_cstring_bytes(c->amqp_dead_letter);
-	args.num_entries = 1;
-	args.entries = &dlx;
+	e[quorum].key = amqp_cstring_bytes("x-dead-letter-exchange");
+	e[quorum].value.kind = AMQP_FIELD_KIND_UTF8;
+	e[quorum].value.value.bytes = amqp_cstring_bytes(c->amqp_dead_letter);
+	args.num_entries = quorum + 1;
 	if (declare_queue(b, CH_INGEST, b->queue, 1, args, "queue.declare (ingest)"))
 		return -1;
 	if (!strcmp(c->amqp_exchange_type, "fanout"))
@@ -405,8 +435,13 @@ static int bridge_connect(struct bridge *b)
 	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "basic.consume"))
 		return -1;
 	b->ctag = amqp_bytes_malloc_dup(ok->consumer_tag);
+	/* requests are acknowledged once answered, at most RPC_PREFETCH at a
+	 * time: a flood of them waits in the broker, not in our memory */
+	amqp_basic_qos(b->conn, CH_RPC, 0, RPC_PREFETCH, 0);
+	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "basic.qos (rpc)"))
+		return -1;
 	amqp_basic_consume(b->conn, CH_RPC, amqp_cstring_bytes(c->amqp_rpc_queue),
-			   amqp_empty_bytes, 0, 1, 0, amqp_empty_table);
+			   amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 	if (amqp_check(b, amqp_get_rpc_reply(b->conn), "basic.consume (rpc)"))
 		return -1;
 	return 0;
@@ -493,6 +528,10 @@ static int flush_replies(struct bridge *b)
 			rc = amqp_basic_publish(b->conn, CH_RPC, amqp_empty_bytes,
 						amqp_cstring_bytes(o->reply_to), 0, 0, &p,
 						amqp_cstring_bytes(o->body));
+			/* a request of an earlier connection was redelivered
+			 * already: its tag means nothing on this one */
+			if (!rc && (o->cookie >> TAG_BITS) == b->gen)
+				rc = amqp_basic_ack(b->conn, CH_RPC, o->cookie & TAG_MASK, 0);
 		}
 		rpc_out_free(o);
 	}
@@ -588,7 +627,7 @@ static int on_delivery(struct bridge *b, amqp_envelope_t *env)
 	if (rc != GW_OK) {
 		GW_INC(publishes[GW_SRC_AMQP][GW_OUT_INVALID]);
 		GW_INC(dead_lettered);
-		GW_WARN("%s: delivery %llu (routing key %.*s) dead-lettered: %s: %s", __func__,
+		GW_WARN_RL("%s: delivery %llu (routing key %.*s) dead-lettered: %s: %s", __func__,
 			(unsigned long long)tag, (int)env->routing_key.len,
 			(char *)env->routing_key.bytes, proto_err_name(rc), err);
 		return amqp_status_check(b, amqp_basic_reject(b->conn, CH_INGEST, tag, 0),
@@ -637,10 +676,13 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	const char *method, *key, *detail = NULL;
 
 	if (!(p->_flags & AMQP_BASIC_REPLY_TO_FLAG) || !p->reply_to.len) {
-		GW_WARN("%s: RPC request without reply_to dropped", __func__);
+		GW_WARN_RL("%s: RPC request without reply_to dropped", __func__);
+		amqp_basic_reject(b->conn, CH_RPC, env->delivery_tag, 0);
 		return;
 	}
 	o = calloc(1, sizeof(*o));
+	if (o)
+		o->cookie = ((uint64_t)b->gen << TAG_BITS) | (env->delivery_tag & TAG_MASK);
 	if (!o || !(o->reply_to = bytes_dup(p->reply_to)) ||
 	    ((p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG) &&
 	     !(o->corr_id = bytes_dup(p->correlation_id))))
@@ -680,6 +722,7 @@ static void on_rpc(struct bridge *b, amqp_envelope_t *env)
 	return;
 oom:
 	GW_ERR("%s: out of memory; RPC request dropped", __func__);
+	amqp_basic_reject(b->conn, CH_RPC, env->delivery_tag, 0);
 	json_decref(req);
 	free(q);
 	rpc_out_free(o);
@@ -840,10 +883,14 @@ static void *bridge_main(void *arg)
 {
 	struct bridge *b = arg;
 	unsigned backoff = BACKOFF_MIN_MS;
+	size_t failed = 0;       /* attempts since the last connection */
 	int connected_once = 0;
 
 	while (!atomic_load(&b->stop)) {
+		b->ci = b->targets[b->cur].ci;
+		b->vhost = b->targets[b->cur].vhost;
 		if (bridge_connect(b) == 0) {
+			failed = 0;
 			if (connected_once)
 				GW_INC(broker_reconnects);
 			GW_INFO("%s: consuming %s from broker %s:%d (exchange %s, %s)", __func__,
@@ -865,6 +912,13 @@ static void *bridge_main(void *arg)
 		teardown(b);
 		if (atomic_load(&b->stop))
 			break;
+		/* the next node next time; back off only after a whole round */
+		b->cur = (b->cur + 1) % b->ntargets;
+		if (++failed % b->ntargets) {
+			GW_INFO("%s: trying the next broker, %s:%d", __func__,
+				b->targets[b->cur].ci.host, b->targets[b->cur].ci.port);
+			continue;
+		}
 		/* full back-off in [backoff/2, backoff] */
 		unsigned wait = backoff / 2 + (unsigned)rand_r(&b->seed) % (backoff / 2 + 1);
 		GW_INFO("%s: reconnecting to the broker in %u ms", __func__, wait);
@@ -894,10 +948,56 @@ static void bridge_free(struct bridge *b)
 	free(b->acks);
 	free(b->spare);
 	free(b->queue);
-	free(b->url);
+	free(b->targets);
+	free(b->urls);
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->submit_lock);
 	free(b);
+}
+
+/* main thread: --amqp is one URL or a comma-separated list of them (the
+ * nodes of a cluster, tried in turn); -1 (logged) when one cannot be used */
+static int parse_targets(struct bridge *b, const char *list)
+{
+	char *save = NULL, *u;
+	size_t n = 1;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	b->urls = strdup(list);
+	b->targets = calloc(n, sizeof(*b->targets));
+	if (!b->urls || !b->targets)
+		return -1;
+	for (u = strtok_r(b->urls, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		struct amqp_target *t = &b->targets[b->ntargets];
+
+		u += strspn(u, " \t");
+		u[strcspn(u, " \t")] = '\0';
+		if (!*u)
+			continue;
+		amqp_default_connection_info(&t->ci);
+		if (amqp_parse_url(u, &t->ci) != AMQP_STATUS_OK) {
+			/* the text is not logged: it holds a password */
+			GW_ERR("%s: --amqp: cannot parse URL number %zu; expected "
+			       "amqp://user:pass@host:port/vhost[,amqp://...]",
+			       __func__, b->ntargets + 1);
+			return -1;
+		}
+		if (t->ci.ssl) {
+			GW_ERR("%s: --amqp: amqps:// is not supported; use amqp:// (or a local "
+			       "TLS proxy)", __func__);
+			return -1;
+		}
+		/* "amqp://host/" (empty vhost) means the default vhost, as without
+		 * a path */
+		t->vhost = t->ci.vhost && *t->ci.vhost ? t->ci.vhost : "/";
+		b->ntargets++;
+	}
+	if (!b->ntargets) {
+		GW_ERR("%s: --amqp: no URL given", __func__);
+		return -1;
+	}
+	return 0;
 }
 
 int bridge_start(const struct bridge_cfg *bc, struct bridge **out)
@@ -918,22 +1018,9 @@ int bridge_start(const struct bridge_cfg *bc, struct bridge **out)
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->submit_lock, NULL);
 
-	b->url = strdup(c->amqp);
-	if (!b->url)
+	if (parse_targets(b, c->amqp))
 		goto init_fail;
-	amqp_default_connection_info(&b->ci);
-	if (amqp_parse_url(b->url, &b->ci) != AMQP_STATUS_OK) {
-		GW_ERR("%s: --amqp: cannot parse \"%s\"; expected amqp://user:pass@host:port/vhost",
-		       __func__, c->amqp);
-		goto init_fail;
-	}
-	if (b->ci.ssl) {
-		GW_ERR("%s: --amqp: amqps:// is not supported; use amqp:// (or a local TLS proxy)",
-		       __func__);
-		goto init_fail;
-	}
-	/* "amqp://host/" (empty vhost) means the default vhost, as without a path */
-	b->vhost = b->ci.vhost && *b->ci.vhost ? b->ci.vhost : "/";
+	b->ci = b->targets[0].ci;
 	if (c->instance && *c->instance) {
 		n = snprintf(NULL, 0, "%s.%s", c->amqp_queue, c->instance);
 		b->queue = malloc((size_t)n + 1);

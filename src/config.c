@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ const struct gw_opt gw_serve_opts[] = {
 	  "certificate chain: serve https and wss (needs --tls-key)", 0, 0 },
 	{ "tls-key", GW_OPT_STR, OPT(tls_key), NULL, "PEM", "private key for --tls-cert", 0, 0 },
 	{ "amqp", GW_OPT_STR, OPT(amqp), NULL, "URL",
-	  "consume publishes from RabbitMQ: amqp://user:pass@host:port/vhost", 0, 0 },
+	  "consume publishes from RabbitMQ: amqp://user:pass@host:port/vhost (a cluster: several, comma-separated)", 0, 0 },
 	{ "amqp-exchange", GW_OPT_STR, OPT(amqp_exchange), "statusgate", "NAME",
 	  "exchange publishers send to", 0, 0 },
 	{ "amqp-exchange-type", GW_OPT_STR, OPT(amqp_exchange_type), "topic", "TYPE",
@@ -75,6 +76,8 @@ const struct gw_opt gw_serve_opts[] = {
 	  "largest publish body (HTTP or AMQP)", 256, 268435456 },
 	{ "send-queue", GW_OPT_INT, OPT(send_queue), "1024", "FRAMES",
 	  "frames queued per connection before it is closed as lagging (mode all)", 4, 1000000 },
+	{ "send-queue-bytes", GW_OPT_INT, OPT(send_queue_bytes), "4194304", "BYTES",
+	  "bytes queued per connection before it is closed as lagging (mode all)", 65536, 1073741824 },
 	{ "send-buffer", GW_OPT_INT, OPT(send_buffer), "0", "BYTES",
 	  "kernel send buffer of each browser connection (0: the kernel's own sizing); "
 	  "small keeps what a slow reader gets fresh", 0, 16777216 },
@@ -86,6 +89,15 @@ const struct gw_opt gw_serve_opts[] = {
 	  "how long publish ids are remembered for idempotency", 60, 315360000 },
 	{ "batch", GW_OPT_INT, OPT(batch), "1024", "N",
 	  "publishes committed together at most", 1, 100000 },
+	/* retention and the broker's queue type (README: Store and retention) */
+	{ "retention", GW_OPT_DURATION, OPT(retention), "30d", "DURATION",
+	  "delete a submission this long after its last event (90s, 12h, 30d; 0: never)",
+	  0, 100L * 365 * 86400 },
+	{ "retention-final", GW_OPT_DURATION, OPT(retention_final), "7d", "DURATION",
+	  "shorter retention once Completed, or Error with nothing after it (0: as --retention)",
+	  0, 100L * 365 * 86400 },
+	{ "amqp-queue-type", GW_OPT_STR, OPT(amqp_queue_type), "classic", "TYPE",
+	  "classic, or quorum for a clustered RabbitMQ (ingest and dead-letter queues)", 0, 0 },
 	{ NULL, 0, 0, NULL, NULL, NULL, 0, 0 },
 };
 
@@ -96,6 +108,61 @@ static void env_name(const char *opt, char *out, size_t cap)
 	for (; *opt && n + 1 < cap; opt++)
 		out[n++] = *opt == '-' ? '_' : (char)toupper((unsigned char)*opt);
 	out[n] = '\0';
+}
+
+int config_parse_duration(const char *s, long *seconds, char *err, size_t errlen)
+{
+	const char *p = s;
+	long total = 0;
+
+	if (!s || !*s) {
+		snprintf(err, errlen, "empty");
+		return -1;
+	}
+	while (*p) {
+		long n = 0, mul;
+
+		if (!isdigit((unsigned char)*p)) {
+			snprintf(err, errlen, "expected a number at \"%s\"", p);
+			return -1;
+		}
+		for (; isdigit((unsigned char)*p); p++) {
+			if (n > (LONG_MAX - 9) / 10) {
+				snprintf(err, errlen, "too large");
+				return -1;
+			}
+			n = n * 10 + (*p - '0');
+		}
+		switch (*p) {
+		case 's': mul = 1; break;
+		case 'm': mul = 60; break;
+		case 'h': mul = 3600; break;
+		case 'd': mul = 86400; break;
+		case '\0':
+			if (p == s + strspn(s, "0123456789")) {
+				mul = 1;   /* the whole text is digits: seconds */
+				break;
+			}
+			snprintf(err, errlen, "a unit (s, m, h or d) is missing at the end");
+			return -1;
+		case '.':
+		case ',':
+			snprintf(err, errlen, "no fractions (write 90m, not 1.5h)");
+			return -1;
+		default:
+			snprintf(err, errlen, "unknown unit \"%c\" (use s, m, h or d)", *p);
+			return -1;
+		}
+		if (*p)
+			p++;
+		if (n > (LONG_MAX - total) / mul) {
+			snprintf(err, errlen, "too large");
+			return -1;
+		}
+		total += n * mul;
+	}
+	*seconds = total;
+	return 0;
 }
 
 /* stores one value; returns 0 or -1 with a message on stderr */
@@ -124,6 +191,25 @@ static int set_value(const struct gw_opt *o, void *base, const char *val,
 		if (errno || end == val || *end || v < o->min || v > o->max) {
 			fprintf(stderr, "statusgate: %s: %s must be an integer from %ld to %ld, not \"%s\"\n",
 				where, o->name, o->min, o->max, val);
+			return -1;
+		}
+		*(long *)(void *)p = v;
+		return 0;
+	}
+	case GW_OPT_DURATION: {
+		char why[160];
+		long v = 0;
+		int bad = config_parse_duration(val, &v, why, sizeof(why));
+
+		if (!bad && (v < o->min || v > o->max)) {
+			snprintf(why, sizeof(why), "out of range (%ld to %ld seconds)",
+				 o->min, o->max);
+			bad = 1;
+		}
+		if (bad) {
+			fprintf(stderr, "statusgate: %s: %s: bad duration \"%s\": %s "
+				"(examples: 90s, 15m, 12h, 30d, 1d12h; plain numbers are seconds)\n",
+				where, o->name, val, why);
 			return -1;
 		}
 		*(long *)(void *)p = v;
@@ -285,6 +371,11 @@ int config_load(struct gw_config *cfg, int argc, char **argv)
 	    strcmp(cfg->amqp_exchange_type, "fanout")) {
 		fprintf(stderr, "statusgate: --amqp-exchange-type: topic, direct or fanout, not \"%s\"\n",
 			cfg->amqp_exchange_type);
+		return -1;
+	}
+	if (strcmp(cfg->amqp_queue_type, "classic") && strcmp(cfg->amqp_queue_type, "quorum")) {
+		fprintf(stderr, "statusgate: --amqp-queue-type: classic or quorum, not \"%s\"\n",
+			cfg->amqp_queue_type);
 		return -1;
 	}
 	if (!cfg->tls_cert != !cfg->tls_key) {

@@ -11,7 +11,9 @@
 
 struct netset;
 
-enum gw_opt_type { GW_OPT_STR, GW_OPT_INT, GW_OPT_FLAG };
+/* GW_OPT_DURATION: a long of seconds, given as "90", "90s", "15m", "12h",
+ * "30d" or a sum such as "1d12h" (config_parse_duration) */
+enum gw_opt_type { GW_OPT_STR, GW_OPT_INT, GW_OPT_FLAG, GW_OPT_DURATION };
 
 struct gw_opt {
 	const char *name;        /* long option, also STATUSGATE_<NAME> */
@@ -20,7 +22,7 @@ struct gw_opt {
 	const char *def;         /* default as text; NULL: unset */
 	const char *arg;         /* metavariable for --help, e.g. "HOST:PORT" */
 	const char *help;
-	long min, max;           /* GW_OPT_INT bounds */
+	long min, max;           /* GW_OPT_INT and GW_OPT_DURATION bounds */
 };
 
 /* Parses env then argv into base (a struct whose fields the table names:
@@ -31,6 +33,10 @@ int config_parse(const struct gw_opt *opts, void *base, int argc, char **argv,
 		 const char *usage);
 void config_free(const struct gw_opt *opts, void *base);
 void config_print_help(const struct gw_opt *opts, const char *usage);
+/* any thread. A duration: one or more <digits><unit> with unit s, m, h or d
+ * ("90s", "12h", "1d12h"), or plain digits meaning seconds. Sets *seconds
+ * and returns 0, or returns -1 with a one-line reason in err. */
+int config_parse_duration(const char *s, long *seconds, char *err, size_t errlen);
 
 /* the gateway's own options */
 struct gw_config {
@@ -66,11 +72,15 @@ struct gw_config {
 	long max_frame;
 	long max_publish;
 	long send_queue;
+	long send_queue_bytes;
 	long sse_heartbeat;      /* seconds between comments on an idle SSE stream */
 	long send_buffer;        /* SO_SNDBUF of browser sockets; 0: the kernel's */
 	long history;
 	long dedup_window;
 	long batch;
+	long retention;          /* seconds; 0: keep submissions forever */
+	long retention_final;    /* seconds, for Completed/Error ones; 0: as retention */
+	char *amqp_queue_type;   /* classic or quorum */
 };
 
 extern const struct gw_opt gw_serve_opts[];

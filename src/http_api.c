@@ -10,7 +10,9 @@
  * fan-out) answers it; if the client hung up meanwhile the job's pending
  * record is simply orphaned and freed there.
  */
+#include <errno.h>
 #include <libwebsockets.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -215,7 +217,7 @@ static int refuse_publish(struct lws *wsi, struct http_pss *h, int status,
 	char peer[GW_ADDR_MAX];
 
 	conn_client(wsi, hub_cfg(hub_of(wsi))->proxy_nets, peer, sizeof(peer));
-	GW_WARN("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
+	GW_WARN_RL("%s: refused a publish from %s: %d %s", __func__, peer, status, detail);
 	GW_INC(publishes[GW_SRC_HTTP][GW_OUT_INVALID]);
 	return reply_error(wsi, h, status, error, detail);
 }
@@ -289,46 +291,77 @@ static int publish(struct hub *hub, struct lws *wsi, struct http_pss *h)
 
 /* ---- reads ---- */
 
+/* GET .../events: at most this many per answer (?limit=, 1..EVENTS_MAX) */
+#define EVENTS_DEFAULT 100
+#define EVENTS_MAX 1000
+
 struct events_acc {
 	json_t *arr;
+	uint64_t last;
 };
 
-static int add_event(void *arg, uint64_t seq, const char *json, size_t len)
+static int add_event(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct events_acc *a = arg;
 	json_t *e = json_loadb(json, len, 0, NULL);
 
-	(void)seq;
+	(void)type;
+	a->last = seq;
 	if (e)
 		json_array_append_new(a->arr, e);
 	return 0;
 }
 
-static int get_events(struct hub *hub, struct lws *wsi, struct http_pss *h, const char *key)
+/* ?name=N as a number from lo to hi; 0 and *out, 1 when absent, -1 when bad */
+static int query_number(struct lws *wsi, const char *name, unsigned long long lo,
+			unsigned long long hi, unsigned long long *out)
 {
 	char arg[32], *end;
-	const char *v;
-	unsigned long long since = 0;
-	uint64_t oldest = 0;
-	struct events_acc acc = { json_array() };
-	json_t *o;
+	const char *v = lws_get_urlarg_by_name(wsi, name, arg, sizeof(arg));
+	unsigned long long n;
 
-	/* lws copies "since=N" into arg and returns a pointer to N */
-	if ((v = lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg)))) {
-		since = strtoull(v, &end, 10);
-		if (!*v || *end || v[0] < '0' || v[0] > '9') {
-			json_decref(acc.arr);
-			return reply_error(wsi, h, 400, "bad_request", "since must be a non-negative integer");
-		}
+	/* lws copies "name=N" into arg and returns a pointer to N */
+	if (!v)
+		return 1;
+	if (!*v || v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*end || errno || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* stored events after ?since=, a page of ?limit= at most: "more" says
+ * whether another page follows (ask again with since = "next") */
+static int get_events(struct hub *hub, struct lws *wsi, struct http_pss *h, const char *key)
+{
+	unsigned long long since = 0, limit = EVENTS_DEFAULT;
+	uint64_t oldest = 0;
+	struct events_acc acc = { json_array(), 0 };
+	json_t *o;
+	int n;
+
+	if (query_number(wsi, "since=", 0, ULLONG_MAX, &since) < 0) {
+		json_decref(acc.arr);
+		return reply_error(wsi, h, 400, "bad_request", "since must be a non-negative integer");
 	}
-	if (store_events_since(hub_store(hub), key, since, 0, add_event, &acc, &oldest) < 0) {
+	if (query_number(wsi, "limit=", 1, EVENTS_MAX, &limit) < 0) {
+		json_decref(acc.arr);
+		return reply_error(wsi, h, 400, "bad_request", "limit must be from 1 to 1000");
+	}
+	acc.last = since;
+	n = store_events_since(hub_store(hub), key, since, (unsigned)limit, add_event, &acc, &oldest);
+	if (n < 0) {
 		json_decref(acc.arr);
 		return reply_error(wsi, h, 503, "unavailable", "the store cannot be read");
 	}
-	o = json_pack("{s:s, s:s, s:I, s:b, s:o}", "submission", key,
+	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:b, s:I}", "submission", key,
 		      "epoch", hub_epoch(hub), "oldest", (json_int_t)oldest,
 		      /* events after since were pruned: the client must take a snapshot */
-		      "truncated", oldest > since + 1, "events", acc.arr);
+		      "truncated", oldest > since + 1, "events", acc.arr,
+		      "more", (unsigned long long)n == limit, "next", (json_int_t)acc.last);
 	return reply_json(wsi, h, 200, o);
 }
 

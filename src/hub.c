@@ -48,8 +48,14 @@
 #include "writer.h"
 
 #define CLOSE_TRY_AGAIN_LATER 1013
-#define REPLAY_MAX 100000
+/* a replay page (ws_session.c reads 256 events at a time) may go past the
+ * frame bound by this much */
+#define REPLAY_SLACK 512
 #define FORCE_SLACK 4096     /* replies beyond the bounds: one rx buffer of commands */
+/* fan-out pushes per loop turn: past it, the rest of the committed jobs
+ * wait for the next turn, so reads, handshakes and answers are not starved
+ * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
+#define FANOUT_BUDGET 65536
 
 struct hub {
 	const struct gw_config *cfg;
@@ -67,7 +73,12 @@ struct hub {
 	size_t nsse;                 /* of which SSE streams */
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
+	/* committed jobs not yet fanned out, in commit order (linked by next) */
+	struct gw_job *pending, **pending_tail;
 };
+
+static size_t finish_job(struct hub *h, struct gw_job *j);
+static void drain_jobs(struct hub *h, size_t budget);
 
 /* ---- life cycle ---- */
 
@@ -78,6 +89,7 @@ struct hub *hub_new(const struct gw_config *cfg)
 	if (!h)
 		return NULL;
 	h->cfg = cfg;
+	h->pending_tail = &h->pending;
 	h->tasks = handoff_new();
 	h->reg = registry_new();
 	if (!h->tasks || !h->reg) {
@@ -94,6 +106,12 @@ void hub_free(struct hub *h)
 	if (!h)
 		return;
 	handoff_free(h->tasks);   /* tasks run with a NULL core: they free only */
+	while (h->pending) {
+		struct gw_job *j = h->pending;
+
+		h->pending = j->next;
+		finish_job(NULL, j);
+	}
 	registry_free(h->reg);
 	free(h);
 }
@@ -130,6 +148,29 @@ int hub_post(struct hub *h, handoff_fn fn, void *arg)
 void hub_run(struct hub *h)
 {
 	handoff_run(h->tasks, h);
+	drain_jobs(h, FANOUT_BUDGET);
+}
+
+void hub_run_all(struct hub *h)
+{
+	handoff_run(h->tasks, h);
+	drain_jobs(h, 0);
+}
+
+void hub_tick(struct hub *h)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct gw_session *s, *next;
+
+	/* a walk of every session once a second: a compare each, cheaper than
+	 * keeping a heap up to date on every connect and close */
+	for (s = h->sessions; s; s = next) {
+		next = s->next;   /* the callback may close s, not unlink it */
+		if (s->deadline && s->deadline <= now && s->on_deadline) {
+			s->deadline = 0;
+			s->on_deadline(s);
+		}
+	}
 }
 
 /* ---- accessors ---- */
@@ -317,14 +358,6 @@ size_t hub_presence(struct hub *h, const char *key)
 	return n;
 }
 
-void hub_foreach(struct hub *h, int kind, void (*fn)(struct gw_session *s, void *arg),
-		 void *arg)
-{
-	for (struct gw_session *s = h->sessions; s; s = s->next)
-		if (s->kind == kind)
-			fn(s, arg);
-}
-
 /* ---- sending ---- */
 
 void hub_close_soon(struct gw_session *s, int code, const char *reason)
@@ -342,27 +375,35 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
-/* appends a reference. Replies and replays (which the client asked for) go
- * beyond the --send-queue bound, up to a hard bound of a whole replay plus
- * some slack (hub_received stops reading a client's commands long before
- * that; the bound is a backstop). Live fan-out may use the room of replayed
- * frames still queued (qgrace): a client that asked for a long replay is
- * not "lagging" for it. Replaceable frames (queue_latest) are bounded by
- * their subscriptions, not here. 0 or -1. */
+/* appends a reference. The queue is bounded in frames (--send-queue) and
+ * in bytes (--send-queue-bytes; frames vary from a hundred bytes to tens of
+ * kilobytes). Replies and replays (which the client asked for) go beyond
+ * the bounds, up to a hard bound of one replay page and some slack past
+ * them in frames and four times the byte bound (hub_received stops reading
+ * a client's commands long before that, and a replay reads its next page
+ * only once the queue is empty; the bound is a backstop). Live fan-out may
+ * use the room of replayed frames still queued (qgrace): a client that
+ * asked for a long replay is not "lagging" for it. Replaceable frames
+ * (queue_latest) are bounded by their subscriptions, not here, and do not
+ * count. 0 or -1. */
 static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 {
 	const struct gw_config *cfg = s->hub->cfg;
 	unsigned limit = (unsigned)cfg->send_queue;
-	unsigned replay = cfg->history < REPLAY_MAX ? (unsigned)cfg->history : REPLAY_MAX;
+	size_t room = (size_t)cfg->send_queue_bytes;
 	unsigned bounded = sendq_bounded(&s->q), len0 = s->q.len;
-	size_t bytes0 = s->q.bytes;
+	size_t bbytes = sendq_bounded_bytes(&s->q), bytes0 = s->q.bytes;
 
-	if (s->close_code)
+	if (s->close_code || s->output_closed)
 		return -1;
-	if (!force && bounded >= limit + s->qgrace)
+	if (!force) {
+		if (bounded >= limit + s->qgrace ||
+		    bbytes + b->len > (s->qgrace ? 2 * room : room))
+			return -1;
+	} else if (bounded >= limit + REPLAY_SLACK + FORCE_SLACK ||
+		   bbytes + b->len > 4 * room) {
 		return -1;
-	if (force && bounded >= limit + replay + FORCE_SLACK)
-		return -1;
+	}
 	if (sendq_push(&s->q, b))
 		return -1;
 	if (!len0)
@@ -380,7 +421,7 @@ static int queue_latest(struct gw_session *s, struct reg_sub *sub, struct gw_buf
 	size_t bytes0 = s->q.bytes;
 	int r;
 
-	if (s->close_code)
+	if (s->close_code || s->output_closed)
 		return -1;
 	r = sendq_put_latest(&s->q, b, &sub->qslot);
 	if (r < 0)
@@ -397,7 +438,7 @@ static void lagging(struct gw_session *s)
 {
 	GW_INC(drops);
 	GW_INC(lagging_closes);
-	GW_WARN("%s: %s is not reading (%u frames queued); closing it with 1013",
+	GW_WARN_RL("%s: %s is not reading (%u frames queued); closing it with 1013",
 		__func__, s->ip, s->q.len);
 	queue_clear(s);
 	if (s->mux) {
@@ -417,7 +458,7 @@ int hub_send(struct gw_session *s, struct gw_buf *b, int kind)
 	if (queue_push(s, b, kind != HUB_LIVE)) {
 		/* a live frame that does not fit, or replies to a client that
 		 * sends commands but does not read the answers */
-		if (kind != HUB_REPLAY && !s->close_code)
+		if (kind != HUB_REPLAY && !s->close_code && !s->output_closed)
 			lagging(s);
 		return -1;
 	}
@@ -448,6 +489,8 @@ int hub_writeable(struct gw_session *s)
 	struct gw_buf *b;
 	int n;
 
+	if (s->output_closed)
+		return 0;        /* lws finishes the close handshake itself */
 	if (!s->q.len && s->close_code) {
 		/* an SSE stream just ends: HTTP has no close code */
 		if (s->kind != GW_SESS_SSE)
@@ -455,9 +498,16 @@ int hub_writeable(struct gw_session *s)
 					 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	b = sendq_pop(&s->q);
-	if (!b)
+	if (!s->q.len) {
+		/* asked to refill (a replay page that its filter emptied) */
+		if (s->on_drain && !s->close_code) {
+			s->on_drain(s);
+			if (s->q.len)
+				lws_callback_on_writable(s->wsi);
+		}
 		return 0;
+	}
+	b = sendq_pop(&s->q);
 	queue_gauges(s, len0, bytes0);
 	/* lws keeps what the socket does not take and sends it before the
 	 * next WRITEABLE: one lws_write per callback */
@@ -473,9 +523,21 @@ int hub_writeable(struct gw_session *s)
 		s->rx_paused = 0;
 		lws_rx_flow_control(s->wsi, 1);
 	}
+	if (!s->q.len && s->on_drain && !s->close_code)
+		s->on_drain(s);
 	if (s->q.len || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
+}
+
+void hub_output_closed(struct gw_session *s)
+{
+	if (!s->hub || s->output_closed)
+		return;
+	s->output_closed = 1;
+	queue_clear(s);
+	registry_leave_all(s->hub->reg, &s->subs);
+	gauges(s->hub);
 }
 
 void hub_received(struct gw_session *s)
@@ -513,8 +575,9 @@ static struct gw_buf *sse_form(struct hub *h, const struct gw_job *j)
 }
 
 /* one committed event to every watcher of its submission: each format is
- * serialised once per event (the SSE form on demand), never per member */
-static void fanout(struct hub *h, const struct gw_job *j)
+ * serialised once per event (the SSE form on demand), never per member;
+ * the number of members looked at */
+static size_t fanout(struct hub *h, const struct gw_job *j)
 {
 	struct reg_group *g = registry_find(h->reg, j->key);
 	struct reg_sub *const *m;
@@ -523,15 +586,15 @@ static void fanout(struct hub *h, const struct gw_job *j)
 
 	GW_INC(events);
 	if (!g)
-		return;
+		return 0;
 	m = registry_members(g, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct reg_sub *sub = m[i];
 		struct gw_session *s = sub->owner;
 		struct gw_buf *b = j->event;
 
-		if (sub->last_seq >= j->seq)
-			continue;    /* already in its snapshot or replay */
+		if (sub->replaying || sub->last_seq >= j->seq)
+			continue;    /* replaying from the store, or already in its snapshot or replay */
 		sub->last_seq = j->seq;
 		if (sub->filter && !(sub->filter & (1u << j->type)))
 			continue;
@@ -545,36 +608,70 @@ static void fanout(struct hub *h, const struct gw_job *j)
 			b = sse;
 		}
 		if (sub->legacy || sub->mode == GW_MODE_LATEST) {
-			if (queue_latest(s, sub, b) && !s->close_code)
+			if (queue_latest(s, sub, b) && !s->close_code && !s->output_closed)
 				lagging(s);
 		} else {
 			hub_send(s, b, HUB_LIVE);
 		}
 	}
 	gw_buf_unref(sse);
+	return n;
 }
 
-/* service thread (a task posted by hub_jobs_done): fan-out of each applied
- * job, then its own completion (an HTTP answer...), in commit order. With a
- * NULL core (freed at shutdown) the jobs are only freed. */
+/* fan-out of one applied job, then its own completion (an HTTP answer...);
+ * with a NULL core (freed at shutdown, after every connection closed) the
+ * job is only completed and freed. The number of pushes. */
+static size_t finish_job(struct hub *h, struct gw_job *j)
+{
+	size_t n = 0;
+
+	if (h && j->result == 0) {
+		n = fanout(h, j);
+		metrics_observe(&gw_metrics.publish_to_send_seconds,
+				metrics_now_ns() - j->t_in_ns);
+	}
+	if (j->done)
+		j->done(j, j->done_arg);
+	writer_job_free(j);
+	return n;
+}
+
+/* service thread: works through the committed jobs, in commit order, up to
+ * budget pushes (0: all of them); asks for another turn when some are left */
+static void drain_jobs(struct hub *h, size_t budget)
+{
+	size_t pushes = 0;
+
+	while (h->pending && (!budget || pushes < budget)) {
+		struct gw_job *j = h->pending;
+
+		h->pending = j->next;
+		if (!h->pending)
+			h->pending_tail = &h->pending;
+		pushes += finish_job(h, j);
+	}
+	if (h->pending && h->wake)
+		h->wake(h->wake_arg);
+}
+
+/* service thread (a task posted by hub_jobs_done): the batch joins the
+ * committed jobs waiting for fan-out */
 static void finish_batch(void *ctx, void *arg)
 {
 	struct hub *h = ctx;
 	struct gw_job *j = arg;
 
-	while (j) {
-		struct gw_job *next = j->next;
-
-		if (h && j->result == 0) {
-			fanout(h, j);
-			metrics_observe(&gw_metrics.publish_to_send_seconds,
-					metrics_now_ns() - j->t_in_ns);
+	if (!h) {
+		while (j) {
+			struct gw_job *next = j->next;
+			finish_job(NULL, j);
+			j = next;
 		}
-		if (j->done)
-			j->done(j, h ? j->done_arg : NULL);
-		writer_job_free(j);
-		j = next;
+		return;
 	}
+	*h->pending_tail = j;
+	while (*h->pending_tail)
+		h->pending_tail = &(*h->pending_tail)->next;
 }
 
 void hub_jobs_done(void *hub, struct gw_job *batch)

@@ -66,8 +66,16 @@ struct gw_session {
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
 	int close_code;          /* non-zero: close once WRITEABLE */
+	int output_closed;       /* a close frame went out or came in: no more data */
 	char close_reason[96];
 	int rx_paused;           /* we stopped reading its commands until its queue drains */
+	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
+	 * clock (unix seconds) reaches it; 0: none */
+	int64_t deadline;
+	void (*on_deadline)(struct gw_session *s);
+	/* the adapter's refill: called when the queue has been written empty
+	 * (a paged replay reads its next page there); NULL: none */
+	void (*on_drain)(struct gw_session *s);
 };
 
 /* how a frame enters a session's queue (hub_send) */
@@ -107,8 +115,15 @@ void hub_rpc(void *hub, struct gw_rpc *req);
 
 /* the core of a connection's context */
 struct hub *hub_of(struct lws *wsi);
-/* runs every posted task (finished jobs, RPC requests) */
+/* runs every posted task (finished jobs, RPC requests), then fans out the
+ * committed jobs up to a budget of pushes per loop turn (the rest wait for
+ * the next turn, which it asks for) */
 void hub_run(struct hub *h);
+/* the same without a budget: everything, at shutdown */
+void hub_run_all(struct hub *h);
+/* once a second: sessions whose deadline passed get on_deadline (their
+ * deadline is cleared first; the callback may set a new one) */
+void hub_tick(struct hub *h);
 const struct gw_config *hub_cfg(const struct hub *h);
 struct writer *hub_writer(const struct hub *h);
 /* the read handle (snapshots, replays, the read API) */
@@ -141,10 +156,6 @@ struct reg_sub *hub_join(struct gw_session *s, const char *key);
 void hub_leave(struct gw_session *s, struct reg_sub *sub);
 /* number of sessions watching key (presence) */
 size_t hub_presence(struct hub *h, const char *key);
-/* calls fn(s, arg) for every open session of kind (enum gw_session_kind);
- * fn may queue frames and hub_close_soon, not close a session at once */
-void hub_foreach(struct hub *h, int kind, void (*fn)(struct gw_session *s, void *arg),
-		 void *arg);
 
 /* queues a reference to b for s; 0, or -1 when it does not fit (a LIVE
  * frame makes s a lagging reader, closed with 1013) or s is closing */
@@ -158,6 +169,11 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason);
 /* WRITEABLE: writes the oldest queued frame (a WebSocket message, or HTTP
  * body bytes for SSE); -1 to close the connection */
 int hub_writeable(struct gw_session *s);
+/* lws is closing the connection itself (it sent a close frame for a
+ * protocol error, or answers the peer's close): nothing more may be written
+ * after that frame (RFC 6455 5.5.1), so the queue is dropped and s leaves
+ * its groups at once */
+void hub_output_closed(struct gw_session *s);
 /* after a client message was handled: stops reading from a client whose
  * replies pile up (hub_writeable reads on once half of them are out) */
 void hub_received(struct gw_session *s);

@@ -1,11 +1,15 @@
 /*
  * Logging: a level filter, text or JSON lines on stderr. Each line is built
  * in a stack buffer and written with a single write(2), so lines from the
- * service, writer and broker threads never interleave.
+ * service, writer and broker threads never interleave. Untrusted bytes in a
+ * message are escaped, so nobody can forge a line; refusals, which anyone
+ * can cause at will, go through a per-call-site rate limit (GW_WARN_RL).
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -38,22 +42,89 @@ int log_parse_level(const char *s)
 	return -1;
 }
 
-/* appends s to out as JSON string content; returns new length */
-static size_t json_escape(char *out, size_t pos, size_t cap, const char *s)
+/* length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one */
+static size_t utf8_len(const unsigned char *s)
 {
-	for (; *s && pos + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
+	unsigned char c = s[0];
+	size_t n, i;
+	uint32_t cp;
 
-		if (c == '"' || c == '\\') {
-			out[pos++] = '\\';
-			out[pos++] = (char)c;
-		} else if (c < 0x20) {
-			pos += (size_t)snprintf(out + pos, cap - pos, "\\u%04x", c);
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * Appends s to out with everything that could forge or break a line
+ * escaped: messages carry bytes from outside (paths, routing keys, peer
+ * text), and a newline in one must not start a line of its own. Control
+ * characters and bytes that are not UTF-8 become \xNN (in JSON "\\xNN"), a
+ * backslash is doubled, and in JSON a quote is escaped. Returns the new
+ * length (out is not terminated).
+ */
+static size_t escape(char *out, size_t pos, size_t cap, const char *in, int json)
+{
+	const unsigned char *s = (const unsigned char *)in;
+
+	while (*s && pos + 8 < cap) {
+		size_t n = utf8_len(s);
+
+		if (n == 1 && *s >= 0x20 && *s != 0x7f) {
+			if (*s == '\\' || (json && *s == '"'))
+				out[pos++] = '\\';
+			out[pos++] = (char)*s++;
+		} else if (n > 1) {
+			memcpy(out + pos, s, n);
+			pos += n;
+			s += n;
 		} else {
-			out[pos++] = (char)c;
+			pos += (size_t)snprintf(out + pos, cap - pos, json ? "\\\\x%02x" : "\\x%02x", *s++);
 		}
 	}
 	return pos;
+}
+
+/* ---- rate limits ---- */
+
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int log_rl_allow(struct log_rl *rl, unsigned *suppressed)
+{
+	struct timespec now;
+	int ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&rl_lock);
+	*suppressed = 0;
+	if (now.tv_sec != rl->second) {
+		*suppressed = rl->suppressed;
+		rl->second = now.tv_sec;
+		rl->count = 0;
+		rl->suppressed = 0;
+	}
+	ok = rl->count < GW_LOG_RL_PER_S;
+	if (ok)
+		rl->count++;
+	else
+		rl->suppressed++;
+	pthread_mutex_unlock(&rl_lock);
+	return ok;
 }
 
 void gw_log(int level, const char *fmt, ...)
@@ -79,14 +150,13 @@ void gw_log(int level, const char *fmt, ...)
 		n = (size_t)snprintf(line, sizeof(line),
 				     "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"",
 				     ts, level_names[level]);
-		n = json_escape(line, n, sizeof(line) - 3, msg);
+		n = escape(line, n, sizeof(line) - 3, msg, 1);
 		memcpy(line + n, "\"}\n", 3);
 		n += 3;
 	} else {
-		n = (size_t)snprintf(line, sizeof(line), "%s %-5s %s\n", ts,
-				     level_names[level], msg);
-		if (n >= sizeof(line))
-			n = sizeof(line) - 1;
+		n = (size_t)snprintf(line, sizeof(line), "%s %-5s ", ts, level_names[level]);
+		n = escape(line, n, sizeof(line) - 1, msg, 0);
+		line[n++] = '\n';
 	}
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report it */

@@ -92,6 +92,10 @@ static int serve(int argc, char **argv)
 	wcfg.history = (unsigned)cfg.history;
 	wcfg.batch = (unsigned)cfg.batch;
 	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
+	/* --retention 0 keeps everything; --retention-final only shortens it */
+	wcfg.retention_ms = (int64_t)cfg.retention * 1000;
+	if (cfg.retention && cfg.retention_final && cfg.retention_final < cfg.retention)
+		wcfg.retention_final_ms = (int64_t)cfg.retention_final * 1000;
 	wcfg.done = hub_jobs_done;   /* finished batches go to the service thread */
 	wcfg.done_arg = hub;
 	if (writer_start(&wcfg, &writer, err, sizeof(err))) {
@@ -117,6 +121,13 @@ static int serve(int argc, char **argv)
 
 	GW_INFO("%s: statusgate %s ready; store %s (epoch %s)", __func__, GW_VERSION,
 		cfg.db, writer_epoch(writer));
+	if (cfg.retention)
+		GW_INFO("%s: retention: submissions go %lds after their last event (%lds once "
+			"final)", __func__, cfg.retention,
+			wcfg.retention_final_ms ? cfg.retention_final : cfg.retention);
+	else
+		GW_INFO("%s: retention off (--retention 0): the store keeps every submission",
+			__func__);
 	if (!cfg.auth_secret)
 		GW_WARN("%s: NO --auth-secret: any browser can watch any submission. "
 			"Set --auth-secret for production.", __func__);
@@ -131,7 +142,7 @@ static int serve(int argc, char **argv)
 	if (bridge)
 		bridge_quiesce(bridge);
 	writer_stop(writer);   /* its last batches are posted to the core ... */
-	hub_run(hub);          /* ... which answers and fans them out here */
+	hub_run_all(hub);      /* ... which answers and fans them out here */
 	if (bridge) {
 		hub_set_broker(hub, NULL, NULL);   /* RPC requests still posted are dropped */
 		bridge_stop(bridge);

@@ -145,6 +145,23 @@ char *metrics_render(void)
 		   "AMQP reconnections.", (long long)LOAD(m->broker_reconnects));
 	put_metric(&o, "statusgate_dead_lettered_total", "counter",
 		   "AMQP messages rejected into the dead-letter queue.", (long long)LOAD(m->dead_lettered));
+	put_metric(&o, "statusgate_store_submissions", "gauge",
+		   "Submissions in the store.", (long long)LOAD(m->store_submissions));
+	put_metric(&o, "statusgate_store_records", "gauge",
+		   "Records in the store.", (long long)LOAD(m->store_records));
+	put_metric(&o, "statusgate_store_events", "gauge",
+		   "Events kept for recovery.", (long long)LOAD(m->store_events));
+	put_metric(&o, "statusgate_store_bytes", "gauge",
+		   "Size of the database file (without the WAL).", (long long)LOAD(m->store_bytes));
+	put_metric(&o, "statusgate_store_free_bytes", "gauge",
+		   "Free pages in the database file, not yet given back.",
+		   (long long)LOAD(m->store_free_bytes));
+	put_metric(&o, "statusgate_retention_deleted_total", "counter",
+		   "Submissions deleted by --retention / --retention-final.",
+		   (long long)LOAD(m->retention_deleted));
+	put_metric(&o, "statusgate_retention_rows_deleted_total", "counter",
+		   "Rows deleted by retention (all tables, publish ids included).",
+		   (long long)LOAD(m->retention_rows));
 	put_hist(&o, "statusgate_store_commit_seconds",
 		 "Latency of one store commit (a batch of publishes).", &m->commit_seconds);
 	put_hist(&o, "statusgate_publish_to_send_seconds",

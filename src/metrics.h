@@ -44,6 +44,13 @@ struct gw_metrics {
 	_Atomic int64_t broker_up;          /* gauge: 1 when consuming */
 	_Atomic uint64_t broker_reconnects;
 	_Atomic uint64_t dead_lettered;
+	_Atomic int64_t store_submissions;  /* gauges, set by the writer */
+	_Atomic int64_t store_records;
+	_Atomic int64_t store_events;
+	_Atomic int64_t store_bytes;
+	_Atomic int64_t store_free_bytes;
+	_Atomic uint64_t retention_deleted; /* submissions deleted by retention */
+	_Atomic uint64_t retention_rows;    /* rows deleted by retention */
 	struct gw_hist commit_seconds;      /* store commit latency */
 	struct gw_hist publish_to_send_seconds; /* publish received -> queued to sockets */
 };

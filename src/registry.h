@@ -22,6 +22,8 @@ struct reg_sub {
 	size_t idx;               /* position in the group's member array */
 	uint32_t filter;          /* bit (1u << gw_pub_type) per wanted type; 0 = all */
 	uint64_t last_seq;        /* highest seq already given to the owner */
+	int replaying;            /* 1: a replay from the store is under way:
+				   * fan-out leaves this subscription alone */
 	int legacy;               /* 1: legacy frames; 0: /ws event frames */
 	int mode;                 /* enum gw_mode (proto.h): every event, or the
 				   * latest state (legacy frames always are) */

@@ -53,6 +53,8 @@ static int append(struct sendq *q, struct gw_buf *b, int latest)
 	q->len++;
 	q->nlatest += latest != 0;
 	q->bytes += b->len;
+	if (latest)
+		q->lbytes += b->len;
 	return 0;
 }
 
@@ -72,6 +74,7 @@ int sendq_put_latest(struct sendq *q, struct gw_buf *b, uint64_t *slot)
 		struct sendq_ent *e = &q->ent[(q->head + (unsigned)(*slot - 1 - q->popped)) % q->cap];
 
 		q->bytes = q->bytes - e->b->len + b->len;
+		q->lbytes = q->lbytes - e->b->len + b->len;
 		gw_buf_unref(e->b);
 		e->b = gw_buf_ref(b);
 		return 1;
@@ -94,6 +97,8 @@ struct gw_buf *sendq_pop(struct sendq *q)
 	q->popped++;
 	q->nlatest -= e->latest != 0;
 	q->bytes -= e->b->len;
+	if (e->latest)
+		q->lbytes -= e->b->len;
 	return e->b;
 }
 

@@ -40,6 +40,7 @@ struct sendq {
 				  * absolute position of head */
 	size_t bytes;            /* payload bytes queued (a shared buffer counts
 				  * once per queue that holds it) */
+	size_t lbytes;           /* of which in replaceable entries */
 };
 
 /* an empty queue (all zero); sendq_free releases what it holds */
@@ -70,6 +71,12 @@ void sendq_clear(struct sendq *q);
 static inline unsigned sendq_bounded(const struct sendq *q)
 {
 	return q->len - q->nlatest;
+}
+
+/* their payload bytes */
+static inline size_t sendq_bounded_bytes(const struct sendq *q)
+{
+	return q->bytes - q->lbytes;
 }
 
 #endif

@@ -5,7 +5,9 @@
  * ws_session.c, HTTP reasons to http_api.c or, for a request under /sse/,
  * to sse.c, and LWS_CALLBACK_EVENT_WAIT_CANCELLED to the core, which runs
  * the tasks other threads posted (they wake us with lws_cancel_service
- * through server_wake, the one lws call allowed off this thread).
+ * through server_wake, the one lws call allowed off this thread). A timer of
+ * our own gives the core its once-a-second tick (session deadlines: token
+ * expiry, SSE heartbeats).
  *
  * The per-session data is each adapter's own (lws_wsi_user() gives it to
  * them as usual), followed by a small tail of ours that says which adapter
@@ -79,6 +81,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
 		return ws_callback(wsi, (int)reason, user, in, len);
 	default:
 		return http_dispatch(wsi, (int)reason, user, in, len);
@@ -120,12 +123,21 @@ static struct {
 	struct ev_loop *loop;
 	ev_signal sigint, sigterm;
 	ev_timer deadline;
-	ev_timer beat;           /* SSE heartbeats: lws 4.1's own timers (sul) on
-				  * libev can fire late, as it re-sets its one
-				  * timer watcher while that is active */
+	ev_timer tick;           /* once a second: hub_tick */
 	struct hub *hub;
 	volatile sig_atomic_t *stop;
 } g_ev;
+
+/* our own timer: lws 4.1's libev glue re-arms its timer with ev_timer_set
+ * on an active watcher, so an lws_sul scheduled earlier than the pending
+ * one fires late; a plain repeating libev timer has no such problem */
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	hub_tick(g_ev.hub);
+}
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -134,14 +146,6 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	if (g_ev.stop)
 		*g_ev.stop = 1;
 	ev_break(loop, EVBREAK_ALL);
-}
-
-static void on_beat(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)w;
-	(void)revents;
-	sse_heartbeat(g_ev.hub);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -180,7 +184,6 @@ int server_start(struct hub *hub)
 		return -1;
 	}
 	foreign_loops[0] = g_ev.loop;
-	g_ev.hub = hub;
 
 	memset(&info, 0, sizeof(info));   /* lws 4.1: no lws_context_info_defaults */
 	info.port = cfg->port;
@@ -211,6 +214,9 @@ int server_start(struct hub *hub)
 		return -1;
 	}
 	atomic_store(&g_ctx, ctx);
+	g_ev.hub = hub;
+	ev_timer_init(&g_ev.tick, on_tick, 1., 1.);
+	ev_timer_start(g_ev.loop, &g_ev.tick);
 	GW_INFO("%s: serving http%s and ws%s on %s", __func__,
 		cfg->tls_cert ? "s" : "", cfg->tls_cert ? "s" : "", cfg->listen);
 	return 0;
@@ -223,12 +229,8 @@ void server_run(volatile sig_atomic_t *stop)
 	ev_signal_init(&g_ev.sigterm, on_stop_signal, SIGTERM);
 	ev_signal_start(g_ev.loop, &g_ev.sigint);
 	ev_signal_start(g_ev.loop, &g_ev.sigterm);
-	ev_timer_init(&g_ev.beat, on_beat, (double)hub_cfg(g_ev.hub)->sse_heartbeat,
-		      (double)hub_cfg(g_ev.hub)->sse_heartbeat);
-	ev_timer_start(g_ev.loop, &g_ev.beat);
 	if (!*stop)
 		ev_run(g_ev.loop, 0);
-	ev_timer_stop(g_ev.loop, &g_ev.beat);
 }
 
 void server_drain(struct hub *hub, int ms)
@@ -255,6 +257,7 @@ void server_stop(void)
 	lws_context_destroy(ctx);
 	ev_signal_stop(g_ev.loop, &g_ev.sigint);
 	ev_signal_stop(g_ev.loop, &g_ev.sigterm);
+	ev_timer_stop(g_ev.loop, &g_ev.tick);
 	ev_loop_destroy(g_ev.loop);
 	g_ev.loop = NULL;
 }

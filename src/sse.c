@@ -16,21 +16,24 @@
  * Every event carries "id: <epoch>:<seq>". A reconnect (EventSource sends
  * Last-Event-ID by itself; a first connection may give ?last_event_id=)
  * resumes like /ws since: the missed events in order, without gap or
- * duplicate, when the store still holds them, else a snapshot. The first
- * bytes are a retry: hint with jitter, so that a crowd of pages does not
- * reconnect in step after a restart.
+ * duplicate, when the store still holds them, else a snapshot. A replay is
+ * read a page at a time, as on /ws. The first bytes are a retry: hint with
+ * jitter, so that a crowd of pages does not reconnect in step after a
+ * restart.
  *
- * Every --sse-heartbeat seconds (a timer of server.c's loop: lws 4.1's own
- * timers are unreliable on libev) each idle stream gets a comment, which
- * keeps proxies from closing it. lws does not read an HTTP connection
- * while its answer is being written, so a reader that went away shows
- * itself only then: the heartbeat looks (MSG_PEEK) for its end of stream,
- * and ends a stream whose token has expired.
+ * Every --sse-heartbeat seconds (the session's deadline in the core's
+ * once-a-second tick: lws 4.1's own timers are unreliable on libev) an
+ * idle stream gets a comment, which keeps proxies from closing it. lws does
+ * not read an HTTP connection while its answer is being written, so a
+ * reader that went away shows itself only then: the heartbeat looks
+ * (MSG_PEEK) for its end of stream. The same deadline ends the stream when
+ * the token expires (at exp plus the leeway, as WebSockets).
  */
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "auth.h"
 #include "config.h"
@@ -44,7 +47,7 @@
 #include "store.h"
 
 #define PREFIX "/sse/"
-#define REPLAY_MAX 100000
+#define REPLAY_PAGE 256      /* stored events read per turn of a replay */
 #define RETRY_MIN_MS 1000    /* the reconnect hint: 1 to 3 s, spread evenly */
 #define RETRY_SPREAD_MS 2000
 #define END_STREAM 1000      /* hub_close_soon's code, never sent: a stream just ends */
@@ -132,7 +135,7 @@ static int write_head(struct lws *wsi, const char *origin)
 static int refuse(struct lws *wsi, const char *ip, int status, const char *why)
 {
 	GW_INC(ws_refused);
-	GW_WARN("%s: refused an event stream to %s: %d %s", __func__, ip, status, why);
+	GW_WARN_RL("%s: refused an event stream to %s: %d %s", __func__, ip, status, why);
 	return conn_refuse(wsi, status, conn_status_error(status), why);
 }
 
@@ -153,19 +156,42 @@ static int send_frame(struct gw_session *s, const char *epoch, uint64_t seq,
 	return r;
 }
 
+/* the snapshot of st as the stream's next frame; 0 or -1 */
+static int send_snapshot(struct gw_session *s, const struct gw_state *st)
+{
+	const char *epoch = hub_epoch(s->hub);
+	char *snap = proto_encode_snapshot(st, epoch);
+	int r = snap ? send_frame(s, epoch, st->seq, snap, strlen(snap), HUB_REPLY) : -1;
+
+	free(snap);
+	return r;
+}
+
+/*
+ * Replays go as on /ws (ws_session.c): a page of stored events at a time,
+ * the next once the queue has drained (the core's on_drain); fan-out leaves
+ * the subscription alone meanwhile and takes over once a page comes back
+ * short; a page that does not continue the last one exactly (events pruned
+ * meanwhile) ends the replay with a snapshot.
+ */
 struct replay {
 	struct gw_session *s;
 	const char *epoch;
-	uint64_t last;
-	int failed;
+	uint64_t next;           /* the seq the next stored event must have */
+	int gap, failed;
 };
 
-/* service thread: one stored event during a replay */
-static int replay_one(void *arg, uint64_t seq, const char *json, size_t len)
+/* service thread: one stored event of a replay page */
+static int replay_one(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct replay *r = arg;
 
-	r->last = seq;
+	(void)type;
+	if (seq != r->next) {
+		r->gap = 1;
+		return 1;
+	}
+	r->next = seq + 1;
 	if (send_frame(r->s, r->epoch, seq, json, len, HUB_REPLAY)) {
 		r->failed = 1;
 		return 1;
@@ -173,48 +199,71 @@ static int replay_one(void *arg, uint64_t seq, const char *json, size_t len)
 	return 0;
 }
 
-static int count_only(void *arg, uint64_t seq, const char *json, size_t len)
+/* the current state instead of (the rest of) a replay */
+static void replay_to_snapshot(struct sse_pss *p, struct reg_sub *sub)
 {
-	(void)arg, (void)seq, (void)json, (void)len;
-	return 0;
+	struct gw_state st;
+
+	memset(&st, 0, sizeof(st));
+	sub->replaying = 0;
+	if (store_get_state(hub_store(p->s.hub), p->key, &st) || send_snapshot(&p->s, &st))
+		hub_close_soon(&p->s, END_STREAM, "the store cannot be read");
+	else
+		sub->last_seq = st.seq;
+	proto_state_clear(&st);
+}
+
+/* service thread: the next page of sub's replay */
+static void replay_page(struct sse_pss *p, struct reg_sub *sub)
+{
+	struct replay r = { &p->s, hub_epoch(p->s.hub), sub->last_seq + 1, 0, 0 };
+	uint64_t oldest;
+	int n = store_events_since(hub_store(p->s.hub), p->key, sub->last_seq, REPLAY_PAGE,
+				   replay_one, &r, &oldest);
+
+	if (n < 0 || r.gap || r.failed) {
+		GW_DBG("%s: replay of %s for %s ends with a snapshot (%s)", __func__, p->key,
+		       p->s.ip, n < 0 ? "store error" : r.gap ? "events pruned" : "queue full");
+		replay_to_snapshot(p, sub);
+		return;
+	}
+	sub->last_seq = r.next - 1;
+	if (n < REPLAY_PAGE)
+		sub->replaying = 0;   /* caught up with the store: live from here */
+}
+
+/* the core's on_drain: the queue is empty; one more page */
+static void replay_more(struct gw_session *s)
+{
+	struct sse_pss *p = (struct sse_pss *)s;   /* s is its first member */
+
+	if (s->subs && s->subs->replaying)
+		replay_page(p, s->subs);
 }
 
 /* After the join: what the reader missed since (since_epoch, from) when it
  * can be replayed exactly (same epoch, every missed event still stored),
- * else a snapshot; then live events follow from the seq it was given,
- * which is returned. Replay + live has no gap and no duplicate for the
- * same reason as on /ws: the replay is read on this thread after the join,
- * and fan-out skips what the subscription was already given. */
-static uint64_t catch_up(struct sse_pss *p, struct gw_state *st, int has_since,
-			 const char *since_epoch, uint64_t from)
+ * else a snapshot; then live events. Replay + live has no gap and no
+ * duplicate for the same reasons as on /ws. */
+static void catch_up(struct sse_pss *p, struct reg_sub *sub, struct gw_state *st,
+		     int has_since, const char *since_epoch, uint64_t from)
 {
-	struct hub *h = p->s.hub;
-	struct store *rs = hub_store(h);
-	const char *epoch = hub_epoch(h);
-	char *snap;
-
-	if (has_since && !strcmp(since_epoch, epoch)) {
-		uint64_t oldest = 0;
-		struct replay r = { &p->s, epoch, from, 0 };
-
+	sub->last_seq = st->seq;
+	if (has_since && !strcmp(since_epoch, hub_epoch(p->s.hub)) && from <= st->seq) {
 		if (from == st->seq)
-			return st->seq;          /* nothing missed */
-		if (from < st->seq) {
-			int n = store_events_since(rs, p->key, from, 1, count_only, NULL, &oldest);
-
-			if (n >= 0 && oldest && oldest <= from + 1 &&
-			    store_events_since(rs, p->key, from, REPLAY_MAX,
-					       replay_one, &r, &oldest) >= 0 && !r.failed)
-				/* events committed after the state read came in the replay too */
-				return r.last > st->seq ? r.last : st->seq;
-		}
+			return;          /* nothing missed */
+		sub->replaying = 1;
+		sub->last_seq = from;
+		p->s.on_drain = replay_more;
+		replay_page(p, sub);
+		return;
 	}
-	snap = proto_encode_snapshot(st, epoch);
-	if (!snap || send_frame(&p->s, epoch, st->seq, snap, strlen(snap), HUB_REPLY))
+	if (send_snapshot(&p->s, st))
 		hub_close_soon(&p->s, END_STREAM, "out of memory");
-	free(snap);
-	return st->seq;
 }
+
+static void next_deadline(struct sse_pss *p);
+static void beat(struct gw_session *s);
 
 /* LWS_CALLBACK_HTTP for a path under /sse/ */
 static int on_request(struct sse_pss *p, struct lws *wsi)
@@ -234,7 +283,7 @@ static int on_request(struct sse_pss *p, struct lws *wsi)
 	if (p->s.hub) {
 		/* a second request on an event stream: there is no room for an
 		 * answer in a body without end */
-		GW_WARN("%s: %s sent another request on its event stream; closing it", __func__, p->s.ip);
+		GW_WARN_RL("%s: %s sent another request on its event stream; closing it", __func__, p->s.ip);
 		return -1;
 	}
 	memset(p, 0, sizeof(*p));
@@ -289,8 +338,10 @@ static int on_request(struct sse_pss *p, struct lws *wsi)
 		hub_send(&p->s, b, HUB_REPLY);
 		gw_buf_unref(b);
 	}
-	sub->last_seq = catch_up(p, &state, has_since, since_epoch, from);
+	catch_up(p, sub, &state, has_since, since_epoch, from);
 	proto_state_clear(&state);
+	next_deadline(p);
+	p->s.on_deadline = beat;
 	GW_DBG("%s: %s streams %s%s", __func__, ip, p->key, has_since ? " (resuming)" : "");
 	return 0;
 }
@@ -305,14 +356,26 @@ static int reader_gone(struct lws *wsi)
 	return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-/* one stream at a heartbeat: a comment when nothing else is queued */
-static void beat(struct gw_session *s, void *arg)
+/* the stream's next deadline: the next heartbeat, or the token's expiry
+ * when that comes first */
+static void next_deadline(struct sse_pss *p)
+{
+	int64_t in = hub_cfg(p->s.hub)->sse_heartbeat, left = auth_seconds_left(p->claims);
+
+	if (left >= 0 && left < in)
+		in = left;
+	p->s.deadline = (int64_t)time(NULL) + in;
+}
+
+/* service thread (the core's tick, at the stream's deadline): the end of a
+ * stream whose reader left or whose token expired, else a comment when
+ * nothing else is queued */
+static void beat(struct gw_session *s)
 {
 	static const char comment[] = ": keep-alive\n\n";
 	struct sse_pss *p = (struct sse_pss *)s;   /* s is its first member */
 	struct gw_buf *b;
 
-	(void)arg;
 	if (s->close_code)
 		return;
 	if (reader_gone(s->wsi)) {
@@ -330,11 +393,7 @@ static void beat(struct gw_session *s, void *arg)
 		hub_send(s, b, HUB_REPLY);
 		gw_buf_unref(b);
 	}
-}
-
-void sse_heartbeat(struct hub *h)
-{
-	hub_foreach(h, GW_SESS_SSE, beat, NULL);
+	next_deadline(p);
 }
 
 static void on_closed(struct sse_pss *p)

@@ -10,7 +10,6 @@
 #include <stddef.h>
 
 struct lws;
-struct hub;
 
 /* bytes of per-session data an SSE stream needs */
 size_t sse_pss_size(void);
@@ -19,9 +18,5 @@ int sse_path(const char *path);
 /* the lws callback for the HTTP reasons of a request sse_path claimed
  * (LWS_CALLBACK_HTTP, HTTP_WRITEABLE, TIMER, CLOSED_HTTP...) */
 int sse_callback(struct lws *wsi, int reason, void *user, void *in, size_t len);
-/* every --sse-heartbeat seconds (server.c's timer): a comment on each
- * stream with nothing queued, so that proxies keep it open; streams whose
- * reader has gone or whose token has expired are ended */
-void sse_heartbeat(struct hub *h);
 
 #endif

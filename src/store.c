@@ -24,6 +24,14 @@
  * Each store_apply runs in its own SAVEPOINT inside the writer's batch
  * transaction (store_begin/store_commit), so a failed publish leaves nothing
  * behind and the batch goes on.
+ *
+ * Row counts for /metrics are never counted: every statement that adds or
+ * removes submissions, records or events notes the change in s->delta, and
+ * cnt_flush writes it to the counters table (003) in the same savepoint or
+ * transaction, so a rollback undoes both. Retention (store_retention_step)
+ * detaches an expired submission in one UPDATE, which also raises the seq
+ * floor new submissions start from, and purges its rows in later steps of
+ * bounded size, each an index range at the front of what is left.
  */
 #include "store.h"
 
@@ -43,17 +51,19 @@
 #define STORE_BUSY_MS 5000
 #define STORE_WAL_LIMIT (64 * 1024 * 1024) /* WAL file size kept after a checkpoint */
 #define STORE_EPOCH_BYTES 16
+#define STORE_PURGE_ROWS 1000  /* rows one retention step deletes by default */
 
 enum {
 	Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
 	Q_USER_VERSION,
 	Q_SUB_ID, Q_SUB_STATE, Q_SUB_RECENT, Q_KIND_LOAD, Q_MC_TOP,
 	Q_EV_OLDEST, Q_EV_SINCE, Q_REP_LOAD,
+	Q_CNT_ALL, Q_PAGE_COUNT, Q_FREE_PAGES,
 	/* writer only from here on */
 	Q_WRITER_FIRST,
 	Q_BEGIN = Q_WRITER_FIRST, Q_COMMIT, Q_ROLLBACK,
 	Q_SUB_INSERT, Q_SUB_UPDATE,
-	Q_PROC_INSERT, Q_PROC_PRUNE,
+	Q_PROC_INSERT, Q_PROC_PRUNE, Q_PROC_OLD,
 	Q_KIND_PUT, Q_KIND_DEL,
 	Q_REC_ADD, Q_REC_FIND, Q_REC_INSERT, Q_REC_SET_RESULT,
 	Q_MSG_LIST, Q_MSG_DEL, Q_MSG_INSERT,
@@ -61,6 +71,9 @@ enum {
 	Q_RESET_MSGS, Q_RESET_RECS, Q_RESET_KINDS, Q_RESET_MC,
 	Q_EV_INSERT, Q_EV_PRUNE,
 	Q_REP_CLEAR, Q_REP_PUT,
+	Q_CNT_ADD, Q_CNT_FLOOR,
+	Q_RET_EXPIRED, Q_RET_EXPIRED_FINAL, Q_RET_DETACH, Q_RET_DETACHED,
+	Q_PURGE_RECS, Q_PURGE_MC_EDGE, Q_PURGE_MC_UPTO, Q_PURGE_EVENTS, Q_PURGE_SUB,
 	Q_COUNT
 };
 
@@ -83,7 +96,8 @@ static const struct {
 		" FROM submissions WHERE key = ?1" },
 	[Q_SUB_RECENT] = { "sub_recent",
 		"SELECT key, status, notification, updated_ms, seq"
-		" FROM submissions ORDER BY updated_ms DESC, id DESC LIMIT ?1" },
+		" FROM submissions WHERE updated_ms >= 0"  /* not detached (003) */
+		" ORDER BY updated_ms DESC, id DESC LIMIT ?1" },
 	[Q_KIND_LOAD] = { "kind_load",
 		"SELECT kind, all_n, known, pass, warning, error FROM kind_counts"
 		" WHERE submission_id = ?1 ORDER BY kind" },
@@ -94,25 +108,36 @@ static const struct {
 	[Q_EV_OLDEST] = { "ev_oldest",
 		"SELECT min(seq) FROM events WHERE submission_id = ?1" },
 	[Q_EV_SINCE] = { "ev_since",
-		"SELECT seq, json FROM events WHERE submission_id = ?1"
+		"SELECT seq, json, type FROM events WHERE submission_id = ?1"
 		" AND seq > ?2 ORDER BY seq LIMIT ?3" },
 	[Q_REP_LOAD] = { "rep_load",
 		"SELECT kind, all_n, unknown, issues FROM reported_counts"
 		" WHERE submission_id = ?1 ORDER BY kind" },
+	[Q_CNT_ALL] = { "cnt_all", "SELECT name, value FROM counters" },
+	[Q_PAGE_COUNT] = { "page_count", "PRAGMA page_count" },
+	[Q_FREE_PAGES] = { "free_pages", "PRAGMA freelist_count" },
 
+	/* a new submission's seq starts at the floor (003: never reuse a seq) */
 	[Q_SUB_INSERT] = { "sub_insert",
-		"INSERT INTO submissions (key, created_ms, updated_ms)"
-		" VALUES (?1, ?2, ?2)" },
+		"INSERT INTO submissions (key, seq, created_ms, updated_ms)"
+		" VALUES (?1, coalesce((SELECT value FROM counters"
+		" WHERE name = 'seq_floor'), 0), ?2, ?2)" },
+	/* final: ?7 when this publish sets the status, else stays 1 only for
+	 * Completed (?8): any other event after an Error revives it */
 	[Q_SUB_UPDATE] = { "sub_update",
 		"UPDATE submissions SET"
 		" status = CASE WHEN ?1 THEN ?2 ELSE status END,"
 		" notification = CASE WHEN ?3 THEN ?4 ELSE notification END,"
+		" final = CASE WHEN ?1 THEN ?7 ELSE (status IS ?8) END,"
 		" seq = seq + 1, updated_ms = ?5 WHERE id = ?6" },
 	[Q_PROC_INSERT] = { "proc_insert",
 		"INSERT INTO processed (id, at_ms) VALUES (?1, ?2)"
 		" ON CONFLICT (id) DO NOTHING" },
 	[Q_PROC_PRUNE] = { "proc_prune",
-		"DELETE FROM processed WHERE at_ms < ?1" },
+		"DELETE FROM processed WHERE id IN (SELECT id FROM processed"
+		" WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)" },
+	[Q_PROC_OLD] = { "proc_old",
+		"SELECT 1 FROM processed WHERE at_ms < ?1 LIMIT 1" },
 	[Q_KIND_PUT] = { "kind_put",
 		"INSERT INTO kind_counts"
 		" (submission_id, kind, all_n, known, pass, warning, error)"
@@ -175,13 +200,56 @@ static const struct {
 	[Q_REP_PUT] = { "rep_put",
 		"INSERT INTO reported_counts (submission_id, kind, all_n, unknown, issues)"
 		" VALUES (?1, ?2, ?3, ?4, ?5)" },
+
+	/* retention (003) */
+	[Q_CNT_ADD] = { "cnt_add",
+		"UPDATE counters SET value = value + ?2 WHERE name = ?1" },
+	[Q_CNT_FLOOR] = { "cnt_floor",
+		"UPDATE counters SET value = max(value, ?1 + 1) WHERE name = 'seq_floor'" },
+	[Q_RET_EXPIRED] = { "ret_expired",
+		"SELECT id, seq FROM submissions WHERE updated_ms >= 0"
+		" AND updated_ms < ?1 ORDER BY updated_ms LIMIT ?2" },
+	[Q_RET_EXPIRED_FINAL] = { "ret_expired_final",
+		"SELECT id, seq FROM submissions WHERE final = 1 AND updated_ms >= 0"
+		" AND updated_ms < ?1 ORDER BY updated_ms LIMIT ?2" },
+	[Q_RET_DETACH] = { "ret_detach",
+		"UPDATE submissions SET key = '#' || id, updated_ms = -1, final = 0"
+		" WHERE id = ?1" },
+	[Q_RET_DETACHED] = { "ret_detached",
+		"SELECT id FROM submissions WHERE updated_ms < 0 LIMIT 1" },
+	/* each deletes at most ?2 rows (records: plus their messages, by the
+	 * ON DELETE CASCADE); the first rows of the index range go, so the next
+	 * call starts where this one stopped, without walking deleted ground */
+	[Q_PURGE_RECS] = { "purge_recs",
+		"DELETE FROM records WHERE id IN (SELECT id FROM records"
+		" WHERE submission_id = ?1 LIMIT ?2)" },
+	/* message_counts has no rowid: the ?2-th key (0-based) of the range,
+	 * then everything up to it, both walks of the primary key */
+	[Q_PURGE_MC_EDGE] = { "purge_mc_edge",
+		"SELECT kind, text, col FROM message_counts WHERE submission_id = ?1"
+		" ORDER BY kind, text, col LIMIT 1 OFFSET ?2" },
+	[Q_PURGE_MC_UPTO] = { "purge_mc_upto",
+		"DELETE FROM message_counts WHERE submission_id = ?1"
+		" AND (kind, text, col) <= (?2, ?3, ?4)" },
+	[Q_PURGE_EVENTS] = { "purge_events",
+		"DELETE FROM events WHERE id IN (SELECT id FROM events"
+		" WHERE submission_id = ?1 LIMIT ?2)" },
+	[Q_PURGE_SUB] = { "purge_sub",
+		"DELETE FROM submissions WHERE id = ?1" },
 };
+
+/* rows of the counters table (003) that follow row counts */
+enum { CNT_SUBMISSIONS, CNT_RECORDS, CNT_EVENTS, CNT_N };
+static const char *const cnt_names[CNT_N] = { "submissions", "records", "events" };
 
 struct store {
 	sqlite3 *db;                 /* owned; closed by store_close */
 	int mode;                    /* STORE_READ or STORE_WRITE */
 	sqlite3_stmt *q[Q_COUNT];    /* owned; NULL for writer-only on a reader */
 	int bind_rc;                 /* first failed bind since the last step */
+	int64_t delta[CNT_N];        /* writer: row count changes not yet in counters */
+	int incremental;             /* PRAGMA auto_vacuum is INCREMENTAL */
+	int64_t page_size;
 	char epoch[2 * STORE_EPOCH_BYTES + 1];
 	char err[256];               /* reason of the last failure */
 };
@@ -278,6 +346,25 @@ static int q_exec(struct store *s, int q, const char *func)
 	return 0;
 }
 
+/* Writer: adds the row count changes noted in s->delta to the counters
+ * table, inside the caller's transaction or savepoint (so a rollback undoes
+ * both), and clears them. 0 or GW_EINTERNAL. */
+static int cnt_flush(struct store *s, const char *func)
+{
+	for (int i = 0; i < CNT_N; i++) {
+		if (!s->delta[i])
+			continue;
+		if (q_use(s, Q_CNT_ADD, func) < 0)
+			return GW_EINTERNAL;
+		b_text(s, Q_CNT_ADD, 1, cnt_names[i]);
+		b_int(s, Q_CNT_ADD, 2, s->delta[i]);
+		if (q_exec(s, Q_CNT_ADD, func) < 0)
+			return GW_EINTERNAL;
+		s->delta[i] = 0;
+	}
+	return 0;
+}
+
 /* column text copied into a fixed buffer (truncated, always terminated) */
 static void col_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
@@ -353,6 +440,19 @@ static int sql_int(sqlite3 *db, const char *sql, int *out)
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* A database without tables gets auto_vacuum = INCREMENTAL, so that what
+ * retention deletes can be given back in small steps (store_vacuum_step).
+ * SQLite lets this be chosen only before the first table exists (and before
+ * WAL is set); a store created by an older statusgate keeps NONE: its freed
+ * pages are reused, the file does not shrink (README: Store and retention). */
+static void set_auto_vacuum(sqlite3 *db)
+{
+	int tables = -1;
+
+	if (sql_int(db, "SELECT count(*) FROM sqlite_master", &tables) == 0 && tables == 0)
+		sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
+}
+
 /* Sets WAL (not for in-memory databases, which cannot have it). Done once
  * per database really, but cheap and idempotent on every writer open. */
 static int set_wal(sqlite3 *db, char *err, size_t errlen)
@@ -415,6 +515,22 @@ fail:
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* Notes the auto_vacuum mode and page size (store_vacuum_step, store_stats);
+ * the writer says once when freed space cannot be given back. */
+static void load_vacuum_mode(struct store *s, const char *path)
+{
+	int av = 0, ps = 4096;
+
+	sql_int(s->db, "PRAGMA auto_vacuum", &av);
+	sql_int(s->db, "PRAGMA page_size", &ps);
+	s->incremental = av == 2;
+	s->page_size = ps;
+	if (s->mode == STORE_WRITE && !s->incremental && strcmp(path, ":memory:"))
+		gw_log(GW_LOG_INFO, "%s: %s was created without incremental auto-vacuum: "
+		       "space that retention frees is reused, but the file does not "
+		       "shrink (README: Store and retention)", __func__, path);
 }
 
 /* Reads the epoch; the writer makes it when missing (a new database). */
@@ -503,6 +619,7 @@ int store_open(const char *path, int mode, struct store **out,
 		goto fail;
 	}
 	if (mode == STORE_WRITE) {
+		set_auto_vacuum(s->db);
 		if (set_wal(s->db, err, errlen) < 0)
 			goto fail;
 		char pragma[64];
@@ -526,6 +643,7 @@ int store_open(const char *path, int mode, struct store **out,
 	}
 	if (load_epoch(s, err, errlen) < 0)
 		goto fail;
+	load_vacuum_mode(s, path);
 
 	for (int i = 0; i < Q_COUNT; i++) {
 		if (i >= Q_WRITER_FIRST && mode != STORE_WRITE)
@@ -922,6 +1040,7 @@ static int apply_records(struct store *s, int64_t sub_id, const struct gw_pub *p
 		if (sqlite3_changes(s->db) > 0) {
 			summary_transition(&kc->k[slot], -1, GW_RES_UNKNOWN);
 			kc->dirty[slot] = 1;
+			s->delta[CNT_RECORDS]++;
 		}
 	}
 	return 0;
@@ -961,6 +1080,7 @@ static int apply_result(struct store *s, int64_t sub_id, const struct gw_pub *p,
 		if (q_exec(s, Q_REC_INSERT, __func__) < 0)
 			return GW_EINTERNAL;
 		rec_id = sqlite3_last_insert_rowid(s->db);
+		s->delta[CNT_RECORDS]++;
 	} else {
 		if (old != r->result) {
 			if (q_use(s, Q_REC_SET_RESULT, __func__) < 0)
@@ -1024,6 +1144,8 @@ static int apply_reset(struct store *s, int64_t sub_id)
 		b_int(s, qs[i], 1, sub_id);
 		if (q_exec(s, qs[i], __func__) < 0)
 			return GW_EINTERNAL;
+		if (qs[i] == Q_RESET_RECS)
+			s->delta[CNT_RECORDS] -= sqlite3_changes(s->db);
 	}
 	return 0;
 }
@@ -1089,6 +1211,7 @@ static int apply_pub(struct store *s, const struct gw_pub *p, int64_t now_ms)
 		if (q_exec(s, Q_SUB_INSERT, __func__) < 0)
 			return GW_EINTERNAL;
 		sub_id = sqlite3_last_insert_rowid(s->db);
+		s->delta[CNT_SUBMISSIONS]++;
 	}
 
 	switch (p->type) {
@@ -1134,7 +1257,12 @@ static int apply_pub(struct store *s, const struct gw_pub *p, int64_t now_ms)
 	b_text(s, Q_SUB_UPDATE, 4, p->notification);
 	b_int(s, Q_SUB_UPDATE, 5, now_ms);
 	b_int(s, Q_SUB_UPDATE, 6, sub_id);
-	return q_exec(s, Q_SUB_UPDATE, __func__);
+	b_int(s, Q_SUB_UPDATE, 7, set_status && (p->status == GW_ST_COMPLETED ||
+						 p->status == GW_ST_ERROR));
+	b_int(s, Q_SUB_UPDATE, 8, GW_ST_COMPLETED);
+	if (q_exec(s, Q_SUB_UPDATE, __func__) < 0)
+		return GW_EINTERNAL;
+	return cnt_flush(s, __func__);
 }
 
 int store_apply(struct store *s, const struct gw_pub *p, int64_t now_ms,
@@ -1144,6 +1272,7 @@ int store_apply(struct store *s, const struct gw_pub *p, int64_t now_ms,
 	int rc;
 
 	s->err[0] = '\0';
+	memset(s->delta, 0, sizeof(s->delta));
 	if ((rc = pub_check(s, p)) < 0)
 		goto out;
 	if ((rc = q_exec(s, Q_SAVEPOINT, __func__)) < 0)
@@ -1215,25 +1344,22 @@ int store_append_event(struct store *s, const char *key, uint64_t seq,
 	b_int(s, Q_EV_INSERT, 3, type);
 	b_int(s, Q_EV_INSERT, 4, at_ms);
 	b_text(s, Q_EV_INSERT, 5, json);
+	memset(s->delta, 0, sizeof(s->delta));
 	if (q_exec(s, Q_EV_INSERT, __func__) < 0)
 		return GW_EINTERNAL;
+	s->delta[CNT_EVENTS]++;
 	/* seqs of a submission are consecutive, so "the last keep" is the
 	 * range seq <= seq - keep: an index range delete, usually of one row */
-	if (keep == 0 || seq <= keep)
-		return 0;
-	if (q_use(s, Q_EV_PRUNE, __func__) < 0)
-		return GW_EINTERNAL;
-	b_int(s, Q_EV_PRUNE, 1, sub_id);
-	b_int(s, Q_EV_PRUNE, 2, (int64_t)(seq - keep));
-	return q_exec(s, Q_EV_PRUNE, __func__);
-}
-
-int store_prune_ids(struct store *s, int64_t before_ms)
-{
-	if (q_use(s, Q_PROC_PRUNE, __func__) < 0)
-		return GW_EINTERNAL;
-	b_int(s, Q_PROC_PRUNE, 1, before_ms);
-	return q_exec(s, Q_PROC_PRUNE, __func__);
+	if (keep && seq > keep) {
+		if (q_use(s, Q_EV_PRUNE, __func__) < 0)
+			return GW_EINTERNAL;
+		b_int(s, Q_EV_PRUNE, 1, sub_id);
+		b_int(s, Q_EV_PRUNE, 2, (int64_t)(seq - keep));
+		if (q_exec(s, Q_EV_PRUNE, __func__) < 0)
+			return GW_EINTERNAL;
+		s->delta[CNT_EVENTS] -= sqlite3_changes(s->db);
+	}
+	return cnt_flush(s, __func__);
 }
 
 int store_events_since(struct store *s, const char *key, uint64_t since,
@@ -1272,7 +1398,8 @@ int store_events_since(struct store *s, const char *key, uint64_t since,
 		size_t len = (size_t)sqlite3_column_bytes(q, 1);
 
 		n++;
-		if (cb(arg, (uint64_t)sqlite3_column_int64(q, 0), json ? json : "", len))
+		if (cb(arg, (uint64_t)sqlite3_column_int64(q, 0), sqlite3_column_int(q, 2),
+		       json ? json : "", len))
 			break;
 	}
 	if (rc < 0)
@@ -1307,4 +1434,351 @@ int store_list_recent(struct store *s, unsigned limit, store_list_cb cb,
 		return rc;
 	sqlite3_reset(q);
 	return n;
+}
+
+/* ---- retention (writer thread; README "Store and retention") ---- */
+
+/* The first want message_counts rows of a submission (fewer when it has
+ * fewer); 0 or GW_EINTERNAL, sqlite3_changes() tells how many went. */
+static int purge_mc(struct store *s, int64_t sub_id, int64_t want)
+{
+	sqlite3_stmt *edge = s->q[Q_PURGE_MC_EDGE];
+	sqlite3_value *v[3] = { NULL, NULL, NULL };
+	int rc;
+
+	if (q_use(s, Q_PURGE_MC_EDGE, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_PURGE_MC_EDGE, 1, sub_id);
+	b_int(s, Q_PURGE_MC_EDGE, 2, want - 1);
+	if ((rc = q_step(s, Q_PURGE_MC_EDGE, __func__)) < 0)
+		return rc;
+	if (rc == SQLITE_ROW) {
+		for (int i = 0; i < 3; i++)
+			v[i] = sqlite3_value_dup(sqlite3_column_value(edge, i));
+	}
+	sqlite3_reset(edge);
+	if (rc == SQLITE_ROW && (!v[0] || !v[1] || !v[2])) {
+		rc = fail_msg(s, GW_EINTERNAL, __func__, "out of memory");
+		goto out;
+	}
+	if (q_use(s, Q_PURGE_MC_UPTO, __func__) < 0) {
+		rc = GW_EINTERNAL;
+		goto out;
+	}
+	/* no edge: fewer than want rows, so all of them (a NULL bound would
+	 * match nothing: use the largest possible key instead, X'' > any text) */
+	b_int(s, Q_PURGE_MC_UPTO, 1, sub_id);
+	for (int i = 0; i < 3; i++) {
+		int brc = v[i] ? sqlite3_bind_value(s->q[Q_PURGE_MC_UPTO], i + 2, v[i])
+			       : sqlite3_bind_zeroblob(s->q[Q_PURGE_MC_UPTO], i + 2, 0);
+
+		if (brc != SQLITE_OK && s->bind_rc == SQLITE_OK)
+			s->bind_rc = brc;
+	}
+	rc = q_exec(s, Q_PURGE_MC_UPTO, __func__);
+out:
+	for (int i = 0; i < 3; i++)
+		sqlite3_value_free(v[i]);
+	return rc;
+}
+
+/* One detached submission's rows, about *budget of them at most, table by
+ * table; 1 when the row itself is gone, 0 when rows are left, <0 on error.
+ * Records go with their messages (the cascade), so the records are taken in
+ * chunks sized by the rows per record seen so far; the first chunk is small
+ * because that size is not known yet. */
+static int purge_one(struct store *s, int64_t sub_id, int64_t *budget,
+		     struct store_purged *out)
+{
+	static const int steps[] = { Q_PURGE_RECS, Q_PURGE_MC_UPTO, Q_PURGE_EVENTS };
+	int64_t per = 0, before;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		int q = steps[i], done = 0;
+
+		while (!done && *budget > 0) {
+			int64_t want = *budget, n, all;
+
+			if (q == Q_PURGE_RECS) {
+				want = per ? *budget / per : 16;
+				want = want < 1 ? 1 : want > *budget ? *budget : want;
+			}
+			before = sqlite3_total_changes64(s->db);
+			if (q == Q_PURGE_MC_UPTO) {
+				if (purge_mc(s, sub_id, want) < 0)
+					return GW_EINTERNAL;
+			} else {
+				if (q_use(s, q, __func__) < 0)
+					return GW_EINTERNAL;
+				b_int(s, q, 1, sub_id);
+				b_int(s, q, 2, want);
+				if (q_exec(s, q, __func__) < 0)
+					return GW_EINTERNAL;
+			}
+			n = sqlite3_changes64(s->db);
+			all = sqlite3_total_changes64(s->db) - before;
+			*budget -= all;
+			out->rows += (uint64_t)all;
+			if (q == Q_PURGE_RECS) {
+				s->delta[CNT_RECORDS] -= n;
+				if (n)
+					per = (all + n - 1) / n;
+			} else if (q == Q_PURGE_EVENTS) {
+				s->delta[CNT_EVENTS] -= n;
+			}
+			done = n < want;   /* the table has no more rows of it */
+		}
+		if (!done)
+			return 0;
+	}
+	if (*budget <= 0)
+		return 0;
+	/* what is left is small: kind counts and such, by the cascade */
+	before = sqlite3_total_changes64(s->db);
+	if (q_use(s, Q_PURGE_SUB, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_PURGE_SUB, 1, sub_id);
+	if (q_exec(s, Q_PURGE_SUB, __func__) < 0)
+		return GW_EINTERNAL;
+	*budget -= sqlite3_total_changes64(s->db) - before;
+	out->rows += (uint64_t)(sqlite3_total_changes64(s->db) - before);
+	return 1;
+}
+
+/* the id of a detached submission into *id; 1 found, 0 none, <0 error */
+static int find_detached(struct store *s, int64_t *id)
+{
+	int rc;
+
+	if (q_use(s, Q_RET_DETACHED, __func__) < 0 ||
+	    (rc = q_step(s, Q_RET_DETACHED, __func__)) < 0)
+		return GW_EINTERNAL;
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s->q[Q_RET_DETACHED], 0);
+	sqlite3_reset(s->q[Q_RET_DETACHED]);
+	return rc == SQLITE_ROW;
+}
+
+#define DETACH_ROUND 128
+
+/* Up to max expired submissions by query q (last event before cutoff) into
+ * ids/seqs; returns how many, or <0. Read first, changed after: the select
+ * is reset before any row it walks is updated. */
+static int find_expired(struct store *s, int q, int64_t cutoff, int max,
+			int64_t *ids, int64_t *seqs)
+{
+	int rc = SQLITE_DONE, n = 0;
+
+	if (q_use(s, q, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, q, 1, cutoff);
+	b_int(s, q, 2, max);
+	while (n < max && (rc = q_step(s, q, __func__)) == SQLITE_ROW) {
+		ids[n] = sqlite3_column_int64(s->q[q], 0);
+		seqs[n] = sqlite3_column_int64(s->q[q], 1);
+		n++;
+	}
+	if (n < max && rc < 0)
+		return rc;
+	sqlite3_reset(s->q[q]);
+	return n;
+}
+
+/* Detaches one submission (003): the key is free and unknown to readers
+ * from this commit on; the seq floor rises above its last seq. */
+static int detach(struct store *s, int64_t id, int64_t seq)
+{
+	if (q_use(s, Q_CNT_FLOOR, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_CNT_FLOOR, 1, seq);
+	if (q_exec(s, Q_CNT_FLOOR, __func__) < 0 || q_use(s, Q_RET_DETACH, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_RET_DETACH, 1, id);
+	if (q_exec(s, Q_RET_DETACH, __func__) < 0)
+		return GW_EINTERNAL;
+	s->delta[CNT_SUBMISSIONS]--;
+	return 0;
+}
+
+/* Is there anything for a step to do? Reads only, so an idle store costs no
+ * write transaction. 1 yes, 0 no, <0 error. */
+static int retention_due(struct store *s, const struct store_retention *r)
+{
+	int64_t id, seq;
+	int n;
+
+	if ((n = find_detached(s, &id)) != 0)
+		return n;
+	if (r->cutoff_ms > 0 &&
+	    (n = find_expired(s, Q_RET_EXPIRED, r->cutoff_ms, 1, &id, &seq)) != 0)
+		return n;
+	if (r->final_cutoff_ms > 0 &&
+	    (n = find_expired(s, Q_RET_EXPIRED_FINAL, r->final_cutoff_ms, 1, &id, &seq)) != 0)
+		return n;
+	if (r->ids_before_ms <= 0)
+		return 0;
+	if (q_use(s, Q_PROC_OLD, __func__) < 0)
+		return GW_EINTERNAL;
+	b_int(s, Q_PROC_OLD, 1, r->ids_before_ms);
+	if ((n = q_step(s, Q_PROC_OLD, __func__)) < 0)
+		return n;
+	sqlite3_reset(s->q[Q_PROC_OLD]);
+	return n == SQLITE_ROW;
+}
+
+/* the body of store_retention_step, inside its transaction: 1 more work, 0
+ * done, <0 error */
+static int retention_run(struct store *s, const struct store_retention *r,
+			 struct store_purged *out)
+{
+	int64_t budget = r->max_rows ? r->max_rows : STORE_PURGE_ROWS;
+	int64_t id, ids[DETACH_ROUND], seqs[DETACH_ROUND];
+	int rc = 0, more = 0;
+
+	/* 1. finish what earlier steps detached, oldest first */
+	while (budget > 0 && (rc = find_detached(s, &id)) == 1) {
+		if ((rc = purge_one(s, id, &budget, out)) < 0)
+			return rc;
+		out->purged += rc == 1;
+	}
+	if (rc < 0)
+		return rc;
+	if (budget <= 0)
+		return 1;
+
+	/* 2. detach newly expired submissions (one row each); they are purged
+	 * by the next steps */
+	for (int rule = 0; rule < 2 && budget > 0; rule++) {
+		int q = rule ? Q_RET_EXPIRED_FINAL : Q_RET_EXPIRED;
+		int64_t cutoff = rule ? r->final_cutoff_ms : r->cutoff_ms;
+
+		while (cutoff > 0 && budget > 0) {
+			int want = budget < DETACH_ROUND ? (int)budget : DETACH_ROUND;
+			int n = find_expired(s, q, cutoff, want, ids, seqs);
+
+			if (n < 0)
+				return n;
+			for (int i = 0; i < n; i++)
+				if ((rc = detach(s, ids[i], seqs[i])) < 0)
+					return rc;
+			out->submissions += (unsigned)n;
+			out->rows += (uint64_t)n;
+			budget -= n;
+			more |= n > 0;
+			if (n < want)
+				break;
+		}
+	}
+
+	/* 3. publish ids older than the dedup window */
+	if (budget > 0 && r->ids_before_ms > 0) {
+		int64_t n;
+
+		if (q_use(s, Q_PROC_PRUNE, __func__) < 0)
+			return GW_EINTERNAL;
+		b_int(s, Q_PROC_PRUNE, 1, r->ids_before_ms);
+		b_int(s, Q_PROC_PRUNE, 2, budget);
+		if (q_exec(s, Q_PROC_PRUNE, __func__) < 0)
+			return GW_EINTERNAL;
+		n = sqlite3_changes64(s->db);
+		out->ids += (uint64_t)n;
+		out->rows += (uint64_t)n;
+		budget -= n;
+	}
+	/* an exhausted budget may have left work (one more step finds out) */
+	return more || budget <= 0;
+}
+
+int store_retention_step(struct store *s, const struct store_retention *r,
+			 struct store_purged *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!sqlite3_get_autocommit(s->db))
+		return fail_msg(s, GW_EINTERNAL, __func__, "called inside a transaction");
+	if ((rc = retention_due(s, r)) <= 0)
+		return rc;
+	if (store_begin(s) < 0)
+		return GW_EINTERNAL;
+	memset(s->delta, 0, sizeof(s->delta));
+	rc = retention_run(s, r, out);
+	if (rc >= 0 && cnt_flush(s, __func__) < 0)
+		rc = GW_EINTERNAL;
+	if (rc >= 0 && store_commit(s) < 0)
+		rc = GW_EINTERNAL;
+	if (rc < 0) {
+		store_rollback(s);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
+
+int store_vacuum_step(struct store *s, unsigned pages)
+{
+	char sql[64];
+	char *msg = NULL;
+	int free_pages = 0;
+
+	if (sql_int(s->db, "PRAGMA freelist_count", &free_pages) < 0)
+		return db_fail(s, __func__, "freelist_count");
+	if (!s->incremental || free_pages == 0 || pages == 0)
+		return 0;
+	/* its own small write transaction; sqlite3_exec steps the pragma until
+	 * it has moved its pages */
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%u)", pages);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "incremental_vacuum: %s",
+			 msg ? msg : sqlite3_errmsg(s->db));
+		gw_log(GW_LOG_ERROR, "%s: %s", __func__, s->err);
+		sqlite3_free(msg);
+		return GW_EINTERNAL;
+	}
+	if (sql_int(s->db, "PRAGMA freelist_count", &free_pages) < 0)
+		return db_fail(s, __func__, "freelist_count");
+	return free_pages;
+}
+
+int store_stats(struct store *s, struct store_stats *out)
+{
+	sqlite3_stmt *q = s->q[Q_CNT_ALL];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (q_use(s, Q_CNT_ALL, __func__) < 0)
+		return GW_EINTERNAL;
+	while ((rc = q_step(s, Q_CNT_ALL, __func__)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(q, 0);
+		int64_t v = sqlite3_column_int64(q, 1);
+
+		if (!name)
+			continue;
+		if (!strcmp(name, "submissions"))
+			out->submissions = v;
+		else if (!strcmp(name, "records"))
+			out->records = v;
+		else if (!strcmp(name, "events"))
+			out->events = v;
+		else if (!strcmp(name, "seq_floor"))
+			out->seq_floor = v;
+	}
+	if (rc < 0)
+		return rc;
+	sqlite3_reset(q);
+	for (int i = 0; i < 2; i++) {
+		int pq = i ? Q_FREE_PAGES : Q_PAGE_COUNT;
+
+		if (q_use(s, pq, __func__) < 0 || (rc = q_step(s, pq, __func__)) < 0)
+			return GW_EINTERNAL;
+		if (rc == SQLITE_ROW) {
+			int64_t bytes = sqlite3_column_int64(s->q[pq], 0) * s->page_size;
+
+			if (i)
+				out->free_bytes = bytes;
+			else
+				out->bytes = bytes;
+		}
+		sqlite3_reset(s->q[pq]);
+	}
+	return 0;
 }

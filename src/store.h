@@ -51,18 +51,69 @@ int store_apply(struct store *s, const struct gw_pub *p, int64_t now_ms,
 int store_append_event(struct store *s, const char *key, uint64_t seq,
 		       int type, const char *json, int64_t at_ms, unsigned keep);
 
-/* writer only: forgets publish ids older than before_ms. */
-int store_prune_ids(struct store *s, int64_t before_ms);
+/*
+ * Retention (README "Store and retention"). A submission whose last event is
+ * older than cutoff_ms, or a final one (Completed, or Error set by its last
+ * event) older than final_cutoff_ms, is deleted with everything it owns:
+ * first detached in one small UPDATE (its key becomes free and unknown to
+ * readers, and the seq floor rises above its last seq, so the key published
+ * to again never repeats a seq), then purged in bounded steps. Publish ids
+ * older than ids_before_ms are forgotten. A cutoff of 0 turns its rule off.
+ */
+struct store_retention {
+	int64_t cutoff_ms;        /* unix ms; 0: keep every submission */
+	int64_t final_cutoff_ms;  /* unix ms, for final ones; 0: no own rule */
+	int64_t ids_before_ms;    /* unix ms; 0: keep the publish ids */
+	unsigned max_rows;        /* rows a step deletes at most (0: 1000) */
+};
+
+struct store_purged {
+	unsigned submissions;     /* detached (deleted as far as anyone can see) */
+	unsigned purged;          /* whose last row went */
+	uint64_t ids;             /* publish ids forgotten */
+	uint64_t rows;            /* rows deleted or detached, all tables */
+};
+
+/*
+ * writer only, outside a transaction: one bounded step. With nothing to do
+ * it only reads; else one transaction of about max_rows rows (a record's
+ * messages go with it, so the last records may take it past a little).
+ * Returns 1 when work is left (call again, between publish batches), 0 when
+ * done, GW_EINTERNAL on a SQLite failure (nothing changed). *out says what
+ * the step did.
+ */
+int store_retention_step(struct store *s, const struct store_retention *r,
+			 struct store_purged *out);
+
+/*
+ * writer only, outside a transaction: gives at most pages free pages back
+ * to the file system (PRAGMA incremental_vacuum), in a transaction of its
+ * own. Returns the free pages left (0 also when the store was created
+ * without incremental auto-vacuum: then freed pages are only reused), or
+ * GW_EINTERNAL.
+ */
+int store_vacuum_step(struct store *s, unsigned pages);
+
+struct store_stats {
+	int64_t submissions, records, events;  /* rows, kept by the writer */
+	int64_t seq_floor;        /* where a new submission's seq starts */
+	int64_t bytes;            /* database size (pages x page size) */
+	int64_t free_bytes;       /* of which free pages */
+};
+
+/* any handle: the counters and sizes above; 0 or GW_EINTERNAL */
+int store_stats(struct store *s, struct store_stats *out);
 
 /* any handle. Fills *st (st->exists = 0 when unknown); 0 or GW_EINTERNAL.
  * Caller frees with proto_state_clear. */
 int store_get_state(struct store *s, const char *key, struct gw_state *st);
 
-typedef int (*store_event_cb)(void *arg, uint64_t seq, const char *json,
-			      size_t len);
+typedef int (*store_event_cb)(void *arg, uint64_t seq, int type,
+			      const char *json, size_t len);
 /*
  * any handle. Calls cb for each stored event of key with seq > since, in
- * order, at most limit of them (0: no limit); cb returning non-zero stops.
+ * order, at most limit of them (0: no limit), with its type (enum
+ * gw_pub_type) and JSON; cb returning non-zero stops.
  * *oldest gets the lowest seq still stored (0 when none). Returns the number
  * of events passed to cb, or GW_EINTERNAL.
  */

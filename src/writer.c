@@ -4,7 +4,12 @@
  * and works through the batch with the lock released, so submitters never
  * wait on SQLite. One BEGIN IMMEDIATE .. COMMIT covers the batch; each job
  * has its own savepoint inside store_apply, so one bad job does not undo the
- * others. Ids older than the dedup window are pruned once a minute.
+ * others.
+ *
+ * The wait is also the housekeeping timer: once a second, or at once while a
+ * sweep has work left, the thread does one bounded step of retention or
+ * incremental vacuum (housekeeping()) between two batches, so deletion never
+ * holds the write lock for longer than one small transaction.
  */
 #include "writer.h"
 
@@ -29,6 +34,10 @@ struct writer {
 	struct gw_job *in_head, **in_tail;
 	int stop;
 	atomic_int ready;
+	/* writer thread only: what the current retention sweep deleted (logged
+	 * once when it ends), and whether a vacuum is under way (housekeeping) */
+	struct { unsigned submissions; uint64_t ids, rows; } swept;
+	int vacuuming;
 };
 
 static int64_t wall_ms(void)
@@ -143,7 +152,7 @@ static void run_batch(struct writer *w, struct gw_job *batch)
 			  j->result == GW_EINTERNAL ? GW_OUT_FAILED : GW_OUT_INVALID;
 		GW_INC(publishes[j->source][out]);
 		if (j->result < 0)
-			GW_WARN("%s: publish to %s refused: %s", __func__, j->key, j->err);
+			GW_WARN_RL("%s: publish to %s refused: %s", __func__, j->key, j->err);
 		if (j->committed)
 			j->committed(j, j->committed_arg);
 	}
@@ -158,25 +167,103 @@ static void free_jobs(struct gw_job *j)
 	}
 }
 
+/* writer thread: the store's gauges for /metrics */
+static void update_gauges(struct writer *w)
+{
+	struct store_stats st;
+
+	if (store_stats(w->store, &st))
+		return;
+	GW_SET(store_submissions, st.submissions);
+	GW_SET(store_records, st.records);
+	GW_SET(store_events, st.events);
+	GW_SET(store_bytes, st.bytes);
+	GW_SET(store_free_bytes, st.free_bytes);
+}
+
+/*
+ * writer thread, between batches: one bounded step of retention, else one
+ * of incremental vacuum. Each is one short transaction, so a publish that
+ * arrives meanwhile waits for at most one step. Returns 1 when work is left:
+ * the loop then takes the next batch (if any) and comes straight back.
+ *
+ * Vacuum starts when a sweep ends with at least VACUUM_MIN_BYTES free in the
+ * file and goes on until nothing is free: the few pages that ordinary event
+ * pruning frees are reused by the next events and not worth moving.
+ */
+#define VACUUM_MIN_BYTES (1 << 20)
+
+static int housekeeping(struct writer *w, int64_t now)
+{
+	struct store_retention r;
+	struct store_purged out;
+	struct store_stats st;
+	int rc;
+
+	if (w->vacuuming) {
+		rc = store_vacuum_step(w->store, w->cfg.vacuum_pages ? w->cfg.vacuum_pages : 256);
+		w->vacuuming = rc > 0;
+		if (rc <= 0)
+			update_gauges(w);
+		return w->vacuuming;
+	}
+	memset(&r, 0, sizeof(r));
+	if (w->cfg.retention_ms > 0)
+		r.cutoff_ms = now - w->cfg.retention_ms;
+	if (w->cfg.retention_final_ms > 0)
+		r.final_cutoff_ms = now - w->cfg.retention_final_ms;
+	if (w->cfg.dedup_window_ms > 0)
+		r.ids_before_ms = now - w->cfg.dedup_window_ms;
+	r.max_rows = w->cfg.purge_rows;
+
+	rc = store_retention_step(w->store, &r, &out);
+	if (rc < 0) {
+		GW_WARN("%s: retention step failed; retrying in a second", __func__);
+		return 0;
+	}
+	if (out.rows) {
+		GW_ADD(retention_deleted, out.submissions);
+		GW_ADD(retention_rows, out.rows);
+		w->swept.submissions += out.submissions;
+		w->swept.rows += out.rows;
+		w->swept.ids += out.ids;
+		update_gauges(w);
+	}
+	if (rc > 0)
+		return 1;
+	if (!w->swept.rows)
+		return 0;
+	/* a sweep just ended: one line for all of it (publish ids age out all
+	 * the time, so a sweep of ids alone is not worth an info line) */
+	gw_log(w->swept.submissions ? GW_LOG_INFO : GW_LOG_DEBUG,
+	       "%s: retention deleted %u submissions and %llu publish ids (%llu rows)",
+	       __func__, w->swept.submissions, (unsigned long long)w->swept.ids,
+	       (unsigned long long)w->swept.rows);
+	memset(&w->swept, 0, sizeof(w->swept));
+	w->vacuuming = store_stats(w->store, &st) == 0 && st.free_bytes >= VACUUM_MIN_BYTES;
+	return w->vacuuming;
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
-	int64_t next_prune = 0;
+	int64_t next_tick = 0;   /* wall ms of the next housekeeping round */
+	int busy = 0;            /* housekeeping has work left: do not sleep */
 
 	pthread_setname_np(pthread_self(), "sg-writer");
 
 	for (;;) {
 		struct gw_job *batch, *rest, **tail;
 		unsigned n = 0;
+		int64_t now = wall_ms();
 
 		pthread_mutex_lock(&w->lock);
-		while (!w->in_head && !w->stop) {
-			struct timespec dl;
-			clock_gettime(CLOCK_REALTIME, &dl);
-			dl.tv_sec += 1;
+		if (!w->in_head && !w->stop && !busy && now < next_tick) {
+			/* the housekeeping timer: sleep until jobs come or it is due */
+			int64_t until = next_tick < now + 1000 ? next_tick : now + 1000;
+			struct timespec dl = { until / 1000, (long)(until % 1000) * 1000000 };
+
 			pthread_cond_timedwait(&w->cond, &w->lock, &dl);
-			if (!w->in_head)
-				break;   /* a second passed: time for housekeeping */
 		}
 		if (!w->in_head && w->stop) {
 			pthread_mutex_unlock(&w->lock);
@@ -204,19 +291,23 @@ static void *writer_main(void *arg)
 				free_jobs(batch);
 		}
 
-		int64_t now = wall_ms();
-		/* after a failed commit, probe once a second so /readyz recovers
-		 * without waiting for the next publish */
-		if (!atomic_load(&w->ready) && store_begin(w->store) == 0 &&
-		    store_commit(w->store) == 0) {
-			atomic_store(&w->ready, 1);
-			GW_INFO("%s: the store accepts commits again", __func__);
+		now = wall_ms();
+		if (next_tick - now > 1000)
+			next_tick = now;   /* the wall clock went back */
+		if (now < next_tick && !busy)
+			continue;
+		if (now >= next_tick) {
+			next_tick = now + 1000;
+			/* after a failed commit, probe once a second so /readyz
+			 * recovers without waiting for the next publish */
+			if (!atomic_load(&w->ready) && store_begin(w->store) == 0 &&
+			    store_commit(w->store) == 0) {
+				atomic_store(&w->ready, 1);
+				GW_INFO("%s: the store accepts commits again", __func__);
+			}
+			update_gauges(w);
 		}
-		if (now >= next_prune) {
-			next_prune = now + 60000;
-			if (store_prune_ids(w->store, now - w->cfg.dedup_window_ms))
-				GW_WARN("%s: could not prune old publish ids", __func__);
-		}
+		busy = atomic_load(&w->ready) && housekeeping(w, now);
 	}
 	return NULL;
 }

@@ -10,6 +10,9 @@
  *     hub_jobs_done, which posts it to the service thread for fan-out and
  *     each job's done callback, such as an HTTP answer).
  * The writer knows no job source: the callbacks travel with the jobs.
+ * Between batches it does the store's housekeeping in small steps: retention
+ * (deleting old submissions and publish ids), incremental vacuum, and the
+ * store gauges of /metrics.
  */
 #ifndef GW_WRITER_H
 #define GW_WRITER_H
@@ -56,6 +59,11 @@ struct writer_cfg {
 	int64_t dedup_window_ms;
 	writer_done_fn done;     /* takes every finished batch */
 	void *done_arg;
+	/* retention (store_retention_step); 0 turns a rule off */
+	int64_t retention_ms;    /* after the last event */
+	int64_t retention_final_ms; /* the same for Completed / final Error */
+	unsigned purge_rows;     /* rows per retention step (0: 1000) */
+	unsigned vacuum_pages;   /* pages per incremental vacuum step (0: 256) */
 };
 
 /* main thread: opens the store (creating and migrating it) and starts the

@@ -10,6 +10,7 @@
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "config.h"
@@ -24,13 +25,22 @@
 #include "ws_session.h"
 
 #define GARBAGE_LIMIT 10     /* consecutive bad commands before we hang up */
-#define REPLAY_MAX 100000
+#define LEGACY_INFLIGHT 64   /* publishes of one legacy socket not yet committed */
+
+/* publishes of a legacy socket still on their way through the writer;
+ * shared by the session and its jobs, freed by whichever lets go last (a
+ * job's done callback may run after its socket closed) */
+struct inflight {
+	unsigned n;
+	int open;                /* the session still holds it */
+};
 
 /* lws's per-session data of a WebSocket */
 struct ws_pss {
 	struct gw_session s;     /* the core's part; first */
 	char key[GW_KEY_MAX + 1];/* legacy: the watched submission */
 	int publisher;           /* legacy socket of a trusted publisher (auth_trusted_publisher) */
+	struct inflight *inflight; /* malloc'd on its first publish */
 	struct gw_claims *claims;/* NULL: open mode; freed at close */
 	unsigned char *rx;       /* reassembly of a fragmented message */
 	size_t rxlen;
@@ -130,8 +140,36 @@ int ws_confirm_upgrade(struct lws *wsi)
 		return 0;
 	GW_INC(ws_refused);
 	conn_client(wsi, hub_cfg(h)->proxy_nets, peer, sizeof(peer));
-	GW_WARN("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
+	GW_WARN_RL("%s: refused a WebSocket from %s: %d %s", __func__, peer, st, why);
 	return conn_refuse(wsi, st, conn_status_error(st), why);
+}
+
+/* service thread (the core's deadline, hub_tick): access ends when the
+ * token does */
+static void on_token_expiry(struct gw_session *s)
+{
+	struct ws_pss *p = (struct ws_pss *)s;   /* s is the first member */
+
+	if (s->close_code)
+		return;
+	if (!auth_expired(p->claims)) {
+		s->deadline = (int64_t)time(NULL) + auth_seconds_left(p->claims);
+		return;
+	}
+	GW_INFO("%s: the token of %s expired; closing its connection", __func__, s->ip);
+	if (s->mux)
+		send_error(p, NULL, "forbidden", "the token has expired");
+	hub_close_soon(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
+}
+
+static void schedule_expiry(struct ws_pss *p)
+{
+	int64_t left = auth_seconds_left(p->claims);
+
+	if (left < 0)
+		return;   /* open mode or a publisher: no token to expire */
+	p->s.deadline = (int64_t)time(NULL) + left;
+	p->s.on_deadline = on_token_expiry;
 }
 
 static void send_legacy_state(struct ws_pss *p, struct reg_sub *sub)
@@ -162,6 +200,7 @@ static int on_established(struct ws_pss *p, struct lws *wsi)
 	mux = legacy_key(path, p->key) != 0;
 	conn_client(wsi, cfg->proxy_nets, ip, sizeof(ip));
 	p->publisher = 0;
+	p->inflight = NULL;
 	p->claims = NULL;
 	p->rx = NULL;
 	p->rxlen = 0;
@@ -175,6 +214,7 @@ static int on_established(struct ws_pss *p, struct lws *wsi)
 		hub_close_soon(&p->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "forbidden");
 		return 0;
 	}
+	schedule_expiry(p);
 	if (!mux) {
 		struct reg_sub *sub = hub_join(&p->s, p->key);
 		if (!sub)
@@ -191,6 +231,12 @@ static void on_closed(struct ws_pss *p)
 	if (!p->s.hub)
 		return;   /* never established */
 	hub_session_close(&p->s);
+	if (p->inflight) {
+		p->inflight->open = 0;
+		if (!p->inflight->n)
+			free(p->inflight);
+		p->inflight = NULL;
+	}
 	free(p->rx);
 	p->rx = NULL;
 	auth_claims_free(p->claims);
@@ -198,6 +244,16 @@ static void on_closed(struct ws_pss *p)
 }
 
 /* ---- legacy socket: publishes from a trusted publisher ---- */
+
+/* service thread (a legacy job's done callback): one fewer in flight */
+static void legacy_done(struct gw_job *job, void *arg)
+{
+	struct inflight *f = arg;
+
+	(void)job;
+	if (--f->n == 0 && !f->open)
+		free(f);
+}
 
 static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 {
@@ -207,21 +263,35 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 	int r;
 
 	if (!p->publisher) {
-		GW_WARN("%s: %s sent a frame on the legacy socket of %s but is not a trusted publisher; closing",
+		GW_WARN_RL("%s: %s sent a frame on the legacy socket of %s but is not a trusted publisher; closing",
 			__func__, p->s.ip, p->key);
 		hub_close_soon(&p->s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 			       "publishing needs a publish token or a --publish-networks peer");
+		return;
+	}
+	if (!p->inflight && !(p->inflight = calloc(1, sizeof(*p->inflight))))
+		return;
+	p->inflight->open = 1;
+	if (p->inflight->n >= LEGACY_INFLIGHT) {
+		GW_WARN_RL("%s: %s has %u publishes on %s in flight; closing it with 1013",
+			   __func__, p->s.ip, p->inflight->n, p->key);
+		json_t *e = json_pack("{s:s, s:s}", "error", "too_many", "detail",
+				      "too many publishes in flight on this socket; try again later");
+		if (e)
+			send_json(p, e);
+		hub_close_soon(&p->s, 1013, "too many publishes in flight");
 		return;
 	}
 	job = writer_job_new(GW_SRC_WS, 0);
 	if (!job)
 		return;
 	/* no answer on this socket: failures are logged by the writer and the
-	 * sender sees its own event arrive (it is a member) */
+	 * sender sees its own event arrive (it is a member); the done callback
+	 * only counts it out */
 	r = proto_decode_legacy(msg, len, (size_t)hub_cfg(h)->max_publish, p->key,
 				&job->pub, err, sizeof(err));
 	if (r) {
-		GW_WARN("%s: refused a publish from %s on %s: %s", __func__, p->s.ip, p->key, err);
+		GW_WARN_RL("%s: refused a publish from %s on %s: %s", __func__, p->s.ip, p->key, err);
 		GW_INC(publishes[GW_SRC_WS][GW_OUT_INVALID]);
 		json_t *e = json_pack("{s:s, s:s}", "error", proto_err_name(r), "detail", err);
 		if (e)
@@ -229,50 +299,109 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 		writer_job_free(job);
 		return;
 	}
+	job->done = legacy_done;
+	job->done_arg = p->inflight;
+	p->inflight->n++;
 	writer_submit(hub_writer(h), job);
 }
 
 /* ---- /ws commands ---- */
 
+/*
+ * Replays are read from the store a page at a time, the next page only when
+ * the session's queue has drained (hub's on_drain), so a client that asks
+ * for its whole history costs the event loop one page per turn and the
+ * memory of one page. While a subscription replays, fan-out leaves it alone:
+ * every committed event is in the store before its fan-out runs, so the
+ * pages catch up with everything, and once a page comes back short the
+ * subscription is live (fan-out skips what the pages already gave). Each
+ * page must continue the last one exactly (seq + 1): a gap (events pruned
+ * meanwhile) ends the replay with a snapshot, never a silent hole.
+ */
+#define REPLAY_PAGE 256
+
 struct replay {
 	struct ws_pss *p;
 	uint32_t filter;
-	uint64_t last;
+	uint64_t next;           /* the seq the next stored event must have */
+	int gap;
 	int failed;
 };
 
-/* service thread: one stored event during a replay */
-static int replay_one(void *arg, uint64_t seq, const char *json, size_t len)
+/* service thread: one stored event of a replay page */
+static int replay_one(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct replay *r = arg;
 	struct gw_buf *b;
 
-	r->last = seq;
-	if (r->filter) {
-		json_t *o = json_loadb(json, len, 0, NULL);
-		int type = proto_parse_type(json_string_value(json_object_get(o, "type")));
-		json_decref(o);
-		if (type >= 0 && !(r->filter & (1u << type)))
-			return 0;
-	}
-	b = gw_buf_new(json, len);
-	if (!b) {
-		r->failed = 1;
+	if (seq != r->next) {
+		r->gap = 1;
 		return 1;
 	}
-	if (hub_send(&r->p->s, b, HUB_REPLAY)) {
-		r->failed = 1;
+	r->next = seq + 1;
+	if (r->filter && type >= 0 && !(r->filter & (1u << type)))
+		return 0;
+	b = gw_buf_new(json, len);
+	if (!b || hub_send(&r->p->s, b, HUB_REPLAY)) {
 		gw_buf_unref(b);
+		r->failed = 1;
 		return 1;
 	}
 	gw_buf_unref(b);
 	return 0;
 }
 
-static int count_only(void *arg, uint64_t seq, const char *json, size_t len)
+/* the current state of sub's submission instead of (the rest of) a replay */
+static void replay_to_snapshot(struct ws_pss *p, struct reg_sub *sub, const char *key)
 {
-	(void)arg, (void)seq, (void)json, (void)len;
-	return 0;
+	struct gw_state st;
+
+	memset(&st, 0, sizeof(st));
+	sub->replaying = 0;
+	if (store_get_state(hub_store(p->s.hub), key, &st)) {
+		send_error(p, NULL, "unavailable", "the store cannot be read; subscribe again");
+		hub_leave(&p->s, sub);
+		return;
+	}
+	sub->last_seq = st.seq;
+	hub_send_str(&p->s, proto_encode_snapshot(&st, hub_epoch(p->s.hub)));
+	proto_state_clear(&st);
+}
+
+/* service thread: the next page of sub's replay */
+static void replay_page(struct ws_pss *p, struct reg_sub *sub)
+{
+	const char *key = registry_group_key(sub->group);
+	struct replay r = { p, sub->filter, sub->last_seq + 1, 0, 0 };
+	uint64_t oldest;
+	int n = store_events_since(hub_store(p->s.hub), key, sub->last_seq, REPLAY_PAGE,
+				   replay_one, &r, &oldest);
+
+	if (n < 0 || r.gap || r.failed) {
+		GW_DBG("%s: replay of %s for %s ends with a snapshot (%s)", __func__, key,
+		       p->s.ip, n < 0 ? "store error" : r.gap ? "events pruned" : "queue full");
+		replay_to_snapshot(p, sub, key);
+		return;
+	}
+	sub->last_seq = r.next - 1;
+	if (n < REPLAY_PAGE)
+		sub->replaying = 0;   /* caught up with the store: live from here */
+	else if (!hub_queued(&p->s))
+		/* its filter kept nothing of this page: the queue will not drain
+		 * by itself, so ask for a turn to read the next one */
+		lws_callback_on_writable(p->s.wsi);
+}
+
+/* the core's on_drain: the session's queue is empty; one more page */
+static void replay_more(struct gw_session *s)
+{
+	struct ws_pss *p = (struct ws_pss *)s;
+
+	for (struct reg_sub *sub = s->subs; sub; sub = sub->next)
+		if (sub->replaying) {
+			replay_page(p, sub);
+			return;
+		}
 }
 
 static int parse_filter(json_t *f, uint32_t *mask, char *reason, size_t len)
@@ -386,31 +515,23 @@ static void cmd_subscribe(struct ws_pss *p, json_t *cmd, json_t *id)
 	json_object_set_new(ack, "seq", json_integer((json_int_t)st.seq));
 	send_json(p, ack);
 
+	sub->last_seq = st.seq;
 	if (since && json_is_object(since) &&
 	    !strcmp(json_string_value(json_object_get(since, "epoch")), epoch)) {
 		uint64_t from = (uint64_t)json_integer_value(json_object_get(since, "seq"));
-		uint64_t oldest = 0;
-		struct replay r = { p, filter, from, 0 };
 
 		if (from == st.seq) {
 			replayed = 1;    /* nothing missed */
 		} else if (from < st.seq) {
-			/* only when every missed event is still stored */
-			int n = store_events_since(rs, key, from, 1,
-						   count_only, NULL, &oldest);
-			if (n >= 0 && oldest && oldest <= from + 1 &&
-			    store_events_since(rs, key, from, REPLAY_MAX,
-					       replay_one, &r, &oldest) >= 0 && !r.failed) {
-				replayed = 1;
-				/* events committed after the state read came in the replay too */
-				if (r.last > st.seq)
-					st.seq = r.last;
-			}
+			replayed = 1;    /* or a snapshot, if a page finds a gap */
+			sub->replaying = 1;
+			sub->last_seq = from;
+			p->s.on_drain = replay_more;
+			replay_page(p, sub);
 		}
 	}
 	if (!replayed)
 		hub_send_str(&p->s, proto_encode_snapshot(&st, epoch));
-	sub->last_seq = st.seq;
 	proto_state_clear(&st);
 }
 
@@ -506,7 +627,7 @@ static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t 
 	if (p->rx_oversize) {
 		char reason[96];
 		snprintf(reason, sizeof(reason), "message over the %zu byte limit", max);
-		GW_WARN("%s: %s sent an oversize message", __func__, p->s.ip);
+		GW_WARN_RL("%s: %s sent an oversize message", __func__, p->s.ip);
 		if (p->s.mux) {
 			send_error(p, NULL, "too_large", reason);
 			if (++p->garbage >= GARBAGE_LIMIT)
@@ -545,6 +666,12 @@ int ws_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 		return p->s.hub ? on_receive(p, wsi, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return p->s.hub ? hub_writeable(&p->s) : -1;
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* lws sends (or answers) a close frame next: data must not follow */
+		if (p && p->s.hub)
+			hub_output_closed(&p->s);
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(p);
 		return 0;

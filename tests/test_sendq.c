@@ -84,6 +84,8 @@ static void test_latest_replaces_in_place(void)
 	CHECK_EQ_INT(q.nlatest, 2);
 	CHECK_EQ_INT(sendq_bounded(&q), 2);
 	CHECK_EQ_INT(q.bytes, 5 + 4 + 4 + 2);
+	CHECK_EQ_INT(q.lbytes, 4 + 2);
+	CHECK_EQ_INT(sendq_bounded_bytes(&q), 5 + 4);
 	CHECK(pop_is(&q, "reply"));
 	CHECK(pop_is(&q, "A333"));                 /* A's latest, where A1 was */
 	CHECK(!sendq_slot_live(&q, a));            /* gone out: stale */
@@ -96,6 +98,7 @@ static void test_latest_replaces_in_place(void)
 	CHECK_EQ_INT(q.len, 0);
 	CHECK_EQ_INT(q.nlatest, 0);
 	CHECK_EQ_INT(q.bytes, 0);
+	CHECK_EQ_INT(q.lbytes, 0);
 	sendq_free(&q);
 }
 

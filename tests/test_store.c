@@ -563,6 +563,19 @@ static void test_reported_counts(void)
 	store_close(s);
 }
 
+/* forgets the publish ids older than before_ms (a retention step with only
+ * that rule); returns what store_retention_step returned after the last step */
+static int prune_ids(struct store *s, int64_t before_ms)
+{
+	struct store_retention r = { 0, 0, before_ms, 0 };
+	struct store_purged out;
+	int rc;
+
+	while ((rc = store_retention_step(s, &r, &out)) > 0)
+		;
+	return rc;
+}
+
 static void test_duplicate_id(void)
 {
 	struct store *s = open_mem();
@@ -609,13 +622,13 @@ static void test_duplicate_id(void)
 	CHECK_EQ_INT(st.seq, 3);
 
 	/* pruning forgets old ids, so they apply again */
-	CHECK_EQ_INT(store_prune_ids(s, now_ms + 1), 0);
+	CHECK_EQ_INT(prune_ids(s, now_ms + 1), 0);
 	p.id = "msg-2";
 	CHECK_EQ_INT(apply(s, &p, &st), 0);
 	CHECK_EQ_INT(st.seq, 4);
 	CHECK_EQ_INT(apply(s, &p, &st), 1);
 	/* a prune before that time keeps it */
-	CHECK_EQ_INT(store_prune_ids(s, now_ms - 1000), 0);
+	CHECK_EQ_INT(prune_ids(s, now_ms - 1000), 0);
 	CHECK_EQ_INT(apply(s, &p, &st), 1);
 
 	proto_state_clear(&st);
@@ -723,15 +736,17 @@ static void test_too_many_kinds(void)
 struct evlist {
 	int n, stop_at;
 	uint64_t seq[32];
+	int type[32];
 	char json[32][32];
 };
 
-static int ev_cb(void *arg, uint64_t seq, const char *json, size_t len)
+static int ev_cb(void *arg, uint64_t seq, int type, const char *json, size_t len)
 {
 	struct evlist *e = arg;
 
 	if (e->n < 32) {
 		e->seq[e->n] = seq;
+		e->type[e->n] = type;
 		snprintf(e->json[e->n], sizeof(e->json[e->n]), "%.*s", (int)len, json);
 	}
 	e->n++;
@@ -776,6 +791,7 @@ static void test_events(void)
 	CHECK_EQ_INT(e.seq[2], 10);
 	CHECK_EQ_STR(e.json[0], "{\"seq\":8}");
 	CHECK_EQ_STR(e.json[2], "{\"seq\":10}");
+	CHECK_EQ_INT(e.type[0], GW_PUB_NOTIFICATION);
 
 	memset(&e, 0, sizeof(e));
 	CHECK_EQ_INT(store_events_since(s, "ev", 8, 0, ev_cb, &e, &oldest), 2);
@@ -1012,6 +1028,487 @@ static void test_file(void)
 	proto_state_clear(&st);
 }
 
+/* ---- retention (store_retention_step, store_vacuum_step, store_stats) ---- */
+
+/* one publish at time at_ms, with its event appended as the daemon does */
+static uint64_t publish_at(struct store *s, struct gw_pub *p, int64_t at_ms)
+{
+	struct gw_state st;
+	char err[256] = "";
+	uint64_t seq = 0;
+
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ_INT(store_begin(s), 0);
+	CHECK_EQ_INT(store_apply(s, p, at_ms, &st, err, sizeof(err)), 0);
+	if (st.exists) {
+		seq = st.seq;
+		CHECK_EQ_INT(store_append_event(s, p->key, seq, p->type, "{}", at_ms, 1000), 0);
+	}
+	CHECK_EQ_INT(store_commit(s), 0);
+	proto_state_clear(&st);
+	pub_free(p);
+	return seq;
+}
+
+static uint64_t status_at(struct store *s, const char *key, int status, int64_t at_ms)
+{
+	struct gw_pub p;
+
+	pub_init(&p, GW_PUB_STATUS, key);
+	p.status = status;
+	return publish_at(s, &p, at_ms);
+}
+
+static uint64_t note_at(struct store *s, const char *key, int64_t at_ms)
+{
+	struct gw_pub p;
+
+	pub_init(&p, GW_PUB_NOTIFICATION, key);
+	p.notification = "later";
+	return publish_at(s, &p, at_ms);
+}
+
+static int exists(struct store *s, const char *key)
+{
+	struct gw_state st;
+	int e;
+
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ_INT(store_get_state(s, key, &st), 0);
+	e = st.exists;
+	proto_state_clear(&st);
+	return e;
+}
+
+/* steps until nothing is left; the totals in *sum, the number of steps back */
+static int sweep(struct store *s, const struct store_retention *r,
+		 struct store_purged *sum)
+{
+	struct store_purged out;
+	int rc, steps = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	do {
+		rc = store_retention_step(s, r, &out);
+		CHECK(rc >= 0);
+		sum->submissions += out.submissions;
+		sum->purged += out.purged;
+		sum->ids += out.ids;
+		sum->rows += out.rows;
+		steps++;
+	} while (rc > 0 && steps < 100000);
+	return steps;
+}
+
+static void test_retention_rules(void)
+{
+	struct store *s = open_mem();
+	struct store_retention r = { 0, 0, 0, 0 };
+	struct store_purged sum;
+	struct store_stats ss;
+	const int64_t t0 = 1800000000000LL;
+
+	/* t0: old; t0 + 5 s: old enough for the final rule only; t0 + 20 s: new */
+	status_at(s, "old", GW_ST_LOADED, t0);
+	status_at(s, "old-done", GW_ST_COMPLETED, t0);
+	status_at(s, "mid", GW_ST_LOADED, t0 + 5000);
+	status_at(s, "mid-done", GW_ST_COMPLETED, t0 + 5000);
+	status_at(s, "mid-error", GW_ST_ERROR, t0 + 5000);
+	/* an Error revived by a later event is no longer final */
+	status_at(s, "mid-revived", GW_ST_ERROR, t0 + 4000);
+	note_at(s, "mid-revived", t0 + 5000);
+	/* Completed stays final whatever comes after */
+	status_at(s, "mid-done-note", GW_ST_COMPLETED, t0 + 4000);
+	note_at(s, "mid-done-note", t0 + 5000);
+	/* an Error set again after other events is final again */
+	status_at(s, "mid-error-again", GW_ST_ERROR, t0 + 3000);
+	note_at(s, "mid-error-again", t0 + 4000);
+	status_at(s, "mid-error-again", GW_ST_ERROR, t0 + 5000);
+	/* no longer final once the status moves on */
+	status_at(s, "mid-reopened", GW_ST_COMPLETED, t0 + 4000);
+	status_at(s, "mid-reopened", GW_ST_SUBMITTED, t0 + 5000);
+	status_at(s, "new-done", GW_ST_COMPLETED, t0 + 20000);
+	status_at(s, "new", GW_ST_WAITING, t0 + 20000);
+
+	/* nothing is due: a step does nothing (and writes nothing) */
+	r.cutoff_ms = t0 - 1;
+	r.final_cutoff_ms = t0 - 1;
+	CHECK_EQ_INT(store_retention_step(s, &r, &sum), 0);
+	CHECK_EQ_INT(sum.submissions, 0);
+	CHECK_EQ_INT(sum.rows, 0);
+
+	/* both rules off: nothing goes */
+	r.cutoff_ms = r.final_cutoff_ms = 0;
+	CHECK_EQ_INT(store_retention_step(s, &r, &sum), 0);
+	CHECK(exists(s, "old"));
+
+	/* the general rule: last event before t0 + 1 s */
+	r.cutoff_ms = t0 + 1000;
+	sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.submissions, 2);
+	CHECK_EQ_INT(sum.purged, 2);
+	CHECK(!exists(s, "old"));
+	CHECK(!exists(s, "old-done"));
+	CHECK(exists(s, "mid"));
+	CHECK(exists(s, "mid-done"));
+
+	/* the final rule: final ones whose last event is before t0 + 10 s */
+	r.final_cutoff_ms = t0 + 10000;
+	sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.submissions, 4);
+	CHECK(!exists(s, "mid-done"));
+	CHECK(!exists(s, "mid-error"));
+	CHECK(!exists(s, "mid-done-note"));
+	CHECK(!exists(s, "mid-error-again"));
+	CHECK(exists(s, "mid-revived"));
+	CHECK(exists(s, "mid-reopened"));
+	CHECK(exists(s, "mid"));
+	CHECK(exists(s, "new-done"));
+	CHECK(exists(s, "new"));
+	CHECK_EQ_INT(store_stats(s, &ss), 0);
+	CHECK_EQ_INT(ss.submissions, 5);
+
+	/* a sweep that finds nothing more */
+	sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.submissions, 0);
+	CHECK_EQ_INT(sum.rows, 0);
+	store_close(s);
+}
+
+/* rows of table whose submission_id (or records' submission) is sub, or
+ * all rows when sub < 0, counted on a separate handle */
+static int64_t count_rows(const char *path, const char *sql)
+{
+	sqlite3 *raw = NULL;
+	sqlite3_stmt *q = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(raw, sql, -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	else
+		fprintf(stderr, "count_rows %s: %s\n", sql, raw ? sqlite3_errmsg(raw) : "open");
+	sqlite3_finalize(q);
+	sqlite3_close(raw);
+	return n;
+}
+
+/* the writer's counters agree with the tables */
+#define CHECK_COUNTERS(s, path) do { \
+	struct store_stats ss_; \
+	CHECK_EQ_INT(store_stats(s, &ss_), 0); \
+	CHECK_EQ_INT(ss_.submissions, count_rows(path, \
+		"SELECT count(*) FROM submissions WHERE updated_ms >= 0")); \
+	CHECK_EQ_INT(ss_.records, count_rows(path, "SELECT count(*) FROM records")); \
+	CHECK_EQ_INT(ss_.events, count_rows(path, "SELECT count(*) FROM events")); \
+} while (0)
+
+/* kind, text and name strings of the big submission (they must outlive the
+ * publish that points at them) */
+static char big_names[600][16];
+static char big_texts[300][24];
+
+static void test_retention_purge(void)
+{
+	enum { RECS = 600, EVENTS = 40, MAX_ROWS = 100 };
+	struct store *s = NULL;
+	struct store_retention r = { 0, 0, 0, MAX_ROWS };
+	struct store_purged out, sum;
+	struct gw_pub p;
+	struct gw_state st;
+	char path[512], err[256] = "";
+	const int64_t t0 = 1800000000000LL;
+	int steps = 0, rc;
+	uint64_t rows = 0;
+
+	tmp_path(path, sizeof(path), "retention.db");
+	tmp_remove("retention.db");
+	CHECK_EQ_INT(store_open(path, STORE_WRITE, &s, err, sizeof(err)), 0);
+	if (!s) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	/* "big": 600 records in two kinds, each with one message of 300 texts
+	 * (300 message counts: more than one step takes), and 40 events;
+	 * "keep": recent, must not lose a row */
+	pub_init(&p, GW_PUB_VALIDATION, "big");
+	for (int i = 0; i < RECS; i++) {
+		snprintf(big_names[i], sizeof(big_names[i]), "r%04d", i);
+		if (i < 300)
+			snprintf(big_texts[i], sizeof(big_texts[i]), "problem %d", i);
+		pub_rec(&p, i % 2 ? "animal" : "sample", big_names[i], GW_RES_ERROR);
+		pub_msg(&p, big_texts[i % 300], "col");
+	}
+	publish_at(s, &p, t0);
+	for (int i = 1; i < EVENTS; i++)
+		note_at(s, "big", t0);
+	pub_init(&p, GW_PUB_RECORDS, "keep");
+	pub_rec(&p, "animal", "k1", GW_RES_UNKNOWN);
+	pub_rec(&p, "animal", "k2", GW_RES_UNKNOWN);
+	publish_at(s, &p, t0 + 60000);
+	CHECK_COUNTERS(s, path);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM records"), RECS + 2);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM record_messages"), RECS);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM events"), EVENTS + 1);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM message_counts"), 300);
+
+	/* the first step detaches "big": gone for readers and for the list at
+	 * once, while its rows are still there */
+	r.cutoff_ms = t0 + 1000;
+	CHECK_EQ_INT(store_retention_step(s, &r, &out), 1);
+	CHECK_EQ_INT(out.submissions, 1);
+	CHECK(!exists(s, "big"));
+	{
+		struct sublist l;
+
+		memset(&l, 0, sizeof(l));
+		CHECK_EQ_INT(store_list_recent(s, 10, list_cb, &l), 1);
+		CHECK_EQ_STR(l.key[0], "keep");
+	}
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM records"), RECS + 2);
+	CHECK_COUNTERS(s, path);
+
+	/* then bounded steps: none deletes more than MAX_ROWS rows, give or
+	 * take the row itself and its kind counts at the very end */
+	do {
+		rc = store_retention_step(s, &r, &out);
+		CHECK(rc >= 0);
+		CHECK(out.rows <= MAX_ROWS + 1 + GW_MAX_KINDS);
+		rows += out.rows;
+		steps++;
+		/* between two steps the tables agree with the counters */
+		CHECK_COUNTERS(s, path);
+	} while (rc > 0 && steps < 1000);
+	CHECK_EQ_INT(rc, 0);
+	/* records + messages + message counts (each text is of one kind) +
+	 * events + kind counts + the row */
+	CHECK_EQ_INT(rows, RECS + RECS + 300 + EVENTS + 2 + 1);
+	CHECK(steps >= (int)(rows / (MAX_ROWS + 1 + GW_MAX_KINDS)));
+	CHECK(steps > 5);
+
+	/* nothing of "big" is left, "keep" is whole */
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM submissions"), 1);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM records"), 2);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM record_messages"), 0);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM message_counts"), 0);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM kind_counts"), 1);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM events"), 1);
+	get(s, "keep", &st);
+	CHECK_KIND(&st, "animal", 2, 0, 2, 0, 0, 0, 0);
+	CHECK_COUNTERS(s, path);
+
+	/* the freed pages go back to the file system in small steps */
+	{
+		struct store_stats a, b;
+		int left, prev = 1 << 30, calls = 0;
+
+		CHECK_EQ_INT(count_rows(path, "PRAGMA auto_vacuum"), 2);  /* INCREMENTAL */
+		CHECK_EQ_INT(store_stats(s, &a), 0);
+		CHECK(a.free_bytes > 0);
+		while ((left = store_vacuum_step(s, 4)) > 0 && calls++ < 10000) {
+			CHECK(left < prev);
+			prev = left;
+		}
+		CHECK_EQ_INT(left, 0);
+		CHECK(calls > 1);
+		CHECK_EQ_INT(store_stats(s, &b), 0);
+		CHECK_EQ_INT(b.free_bytes, 0);
+		CHECK(b.bytes < a.bytes);
+		CHECK_EQ_INT(a.bytes - b.bytes, a.free_bytes);
+	}
+
+	/* publish ids: forgotten in bounded steps too */
+	for (int i = 0; i < 250; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "id-%d", i);
+		pub_init(&p, GW_PUB_NOTIFICATION, "keep");
+		p.notification = "x";
+		p.id = id;
+		publish_at(s, &p, t0 + 60000 + i);
+	}
+	r.cutoff_ms = 0;
+	r.ids_before_ms = t0 + 60000 + 200;   /* ids 0..199 */
+	steps = sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.ids, 200);
+	CHECK(steps >= 2);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM processed"), 50);
+
+	/* the counters follow every other path that adds or removes rows: a
+	 * reset, a publish undone half-way (too many kinds: its savepoint is
+	 * rolled back after some records went in), events pruned to the last N */
+	pub_init(&p, GW_PUB_RESET, "keep");
+	publish_at(s, &p, t0 + 70000);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM records"), 0);
+	CHECK_COUNTERS(s, path);
+	{
+		static const char *const kinds[] = { "k00", "k01", "k02", "k03", "k04",
+			"k05", "k06", "k07", "k08", "k09", "k10", "k11", "k12", "k13",
+			"k14", "k15", "k16" };
+
+		pub_init(&p, GW_PUB_RECORDS, "keep");
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			pub_rec(&p, kinds[i], "x", GW_RES_UNKNOWN);
+		CHECK_EQ_INT(store_begin(s), 0);
+		CHECK_EQ_INT(store_apply(s, &p, t0 + 70001, &st, err, sizeof(err)), GW_EINVAL);
+		CHECK_EQ_INT(store_commit(s), 0);
+		pub_free(&p);
+	}
+	CHECK_COUNTERS(s, path);
+	CHECK_EQ_INT(store_begin(s), 0);
+	pub_init(&p, GW_PUB_NOTIFICATION, "keep");
+	p.notification = "y";
+	CHECK_EQ_INT(store_apply(s, &p, t0 + 70002, &st, err, sizeof(err)), 0);
+	CHECK_EQ_INT(store_append_event(s, "keep", st.seq, GW_PUB_NOTIFICATION, "{}",
+					t0 + 70002, 3), 0);
+	CHECK_EQ_INT(store_commit(s), 0);
+	pub_free(&p);
+	CHECK_EQ_INT(count_rows(path, "SELECT count(*) FROM events"), 3);
+	CHECK_COUNTERS(s, path);
+
+	proto_state_clear(&st);
+	store_close(s);
+	tmp_remove("retention.db");
+}
+
+/* since across a deletion: the seq floor */
+static void test_retention_seq(void)
+{
+	struct store *s = open_mem();
+	struct store_retention r = { 0, 0, 0, 0 };
+	struct store_purged sum;
+	struct store_stats ss;
+	struct gw_state st;
+	struct gw_pub p;
+	struct evlist e;
+	uint64_t oldest = 99;
+	const int64_t t0 = 1800000000000LL;
+
+	memset(&st, 0, sizeof(st));
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(status_at(s, "k", GW_ST_LOADED, t0 + i), i + 1);
+	pub_init(&p, GW_PUB_STATUS, "k");
+	p.status = GW_ST_READY;
+	p.id = "once";
+	CHECK_EQ_INT(publish_at(s, &p, t0 + 5), 6);
+
+	r.cutoff_ms = t0 + 1000;
+	sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.submissions, 1);
+	CHECK_EQ_INT(store_stats(s, &ss), 0);
+	CHECK_EQ_INT(ss.seq_floor, 7);
+
+	/* deleted: exactly what a never-seen submission gives */
+	get(s, "k", &st);
+	CHECK_EQ_INT(st.exists, 0);
+	CHECK_EQ_INT(st.seq, 0);
+	CHECK_EQ_INT(st.status, GW_ST_NONE);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(store_events_since(s, "k", 3, 0, ev_cb, &e, &oldest), 0);
+	CHECK_EQ_INT(oldest, 0);
+
+	/* the publish id applied before the deletion is still remembered: a
+	 * redelivery does not bring the submission back */
+	pub_init(&p, GW_PUB_STATUS, "k");
+	p.status = GW_ST_READY;
+	p.id = "once";
+	CHECK_EQ_INT(apply_free(s, &p, &st), 1);
+	CHECK(!exists(s, "k"));
+
+	/* published to again: a new submission whose seq skips 7, so no
+	 * position 0..6 of the old history finds its next event stored */
+	CHECK_EQ_INT(status_at(s, "k", GW_ST_WAITING, t0 + 5000), 8);
+	get(s, "k", &st);
+	CHECK_EQ_INT(st.exists, 1);
+	CHECK_EQ_INT(st.status, GW_ST_WAITING);
+	CHECK_EQ_INT(st.nkinds, 0);
+	for (uint64_t since = 0; since <= 6; since++) {
+		memset(&e, 0, sizeof(e));
+		CHECK_EQ_INT(store_events_since(s, "k", since, 0, ev_cb, &e, &oldest), 1);
+		CHECK_EQ_INT(oldest, 8);
+		CHECK(oldest > since + 1);   /* the subscribe rule: a snapshot */
+	}
+	/* a client that saw the new history resumes in it */
+	CHECK_EQ_INT(status_at(s, "k", GW_ST_LOADED, t0 + 5001), 9);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(store_events_since(s, "k", 8, 0, ev_cb, &e, &oldest), 1);
+	CHECK_EQ_INT(e.seq[0], 9);
+	CHECK(oldest <= 8 + 1);
+
+	/* any new submission starts at the floor too (a client of it cannot
+	 * hold an older position of that key) */
+	CHECK_EQ_INT(status_at(s, "fresh", GW_ST_WAITING, t0 + 5000), 8);
+
+	/* the floor only rises: deleting a submission with a lower seq leaves
+	 * it; deleting k (seq 9) again raises it to 10 */
+	r.cutoff_ms = t0 + 6000;
+	sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.submissions, 2);
+	CHECK_EQ_INT(store_stats(s, &ss), 0);
+	CHECK_EQ_INT(ss.seq_floor, 10);
+	CHECK_EQ_INT(status_at(s, "k", GW_ST_WAITING, t0 + 7000), 11);
+
+	proto_state_clear(&st);
+	store_close(s);
+}
+
+/* a store made by the 001 schema alone, migrated: the final flags and the
+ * counters come from what it holds; its auto_vacuum stays NONE */
+static void test_retention_migration(void)
+{
+	static const char *const rows =
+		"INSERT INTO meta VALUES ('epoch', 'e0');"
+		"INSERT INTO submissions (id, key, status, seq, created_ms, updated_ms) VALUES"
+		" (1, 'done', 6, 2, 1, 1000), (2, 'err', 3, 2, 1, 1000),"
+		" (3, 'revived', 3, 2, 1, 1000), (4, 'open', 1, 1, 1, 1000);"
+		"INSERT INTO events (submission_id, seq, type, at_ms, json) VALUES"
+		" (1, 2, 0, 1000, '{}'), (2, 1, 3, 900, '{}'), (2, 2, 0, 1000, '{}'),"
+		" (3, 1, 0, 900, '{}'), (3, 2, 3, 1000, '{}'), (4, 1, 0, 1000, '{}');"
+		"INSERT INTO records (submission_id, kind, name) VALUES (4, 'animal', 'a');";
+	struct store *s = NULL;
+	struct store_retention r = { 0, 2000, 0, 0 };
+	struct store_purged sum;
+	struct store_stats ss;
+	char path[512], err[256] = "";
+	sqlite3 *raw = NULL;
+
+	tmp_path(path, sizeof(path), "v1.db");
+	tmp_remove("v1.db");
+	CHECK_EQ_INT(sqlite3_open(path, &raw), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(raw, gw_schema_sql[0], NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(raw, rows, NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(raw, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+
+	CHECK_EQ_INT(store_open(path, STORE_WRITE, &s, err, sizeof(err)), 0);
+	if (!s) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return;
+	}
+	CHECK_EQ_INT(store_schema_version(s), gw_schema_count);
+	CHECK_EQ_INT(store_stats(s, &ss), 0);
+	CHECK_EQ_INT(ss.submissions, 4);
+	CHECK_EQ_INT(ss.records, 1);
+	CHECK_EQ_INT(ss.events, 6);
+	CHECK_EQ_INT(ss.seq_floor, 0);
+	CHECK_EQ_INT(count_rows(path, "PRAGMA auto_vacuum"), 0);
+
+	/* final: Completed, and the Error set by the last event */
+	sweep(s, &r, &sum);
+	CHECK_EQ_INT(sum.submissions, 2);
+	CHECK(!exists(s, "done"));
+	CHECK(!exists(s, "err"));
+	CHECK(exists(s, "revived"));
+	CHECK(exists(s, "open"));
+	CHECK_COUNTERS(s, path);
+	/* freed pages stay in the file: nothing to give back */
+	CHECK_EQ_INT(store_vacuum_step(s, 100), 0);
+	store_close(s);
+	tmp_remove("v1.db");
+}
+
 /* ---- scale: exact counts with 100,000 records in one submission ---- */
 
 static void test_scale(void)
@@ -1101,6 +1598,10 @@ int main(void)
 	test_events();
 	test_list_recent();
 	test_file();
+	test_retention_rules();
+	test_retention_purge();
+	test_retention_seq();
+	test_retention_migration();
 	test_scale();
 
 	rmdir(tmpdir);

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "handoff.h"
 #include "proto.h"
+#include "store.h"
 #include "writer.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -123,7 +124,8 @@ static void free_jobs(struct gw_job **v, int n)
 
 static void test_results_and_acks(const char *db)
 {
-	struct writer_cfg cfg = { db, 1000, 64, 3600000, on_done, NULL };
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .done = on_done };
 	struct writer *w;
 	char err[200];
 	char many[2048];
@@ -189,7 +191,8 @@ out:
 static void test_stop_drains(const char *db)
 {
 	enum { N = 500 };
-	struct writer_cfg cfg = { db, 10, 32, 3600000, on_done, NULL };
+	struct writer_cfg cfg = { .db_path = db, .history = 10, .batch = 32,
+				  .dedup_window_ms = 3600000, .done = on_done };
 	struct writer *w;
 	char err[200], json[128];
 	int count = 0, ordered = 1;
@@ -214,6 +217,84 @@ static void test_stop_drains(const char *db)
 	CHECK_EQ_INT(count, N);
 	CHECK(ordered);
 	writer_free(w);
+}
+
+/* waits until the store seen through a read handle has no submission and
+ * no record left; 1 when it got there */
+static int wait_empty(const char *db)
+{
+	struct store *r = NULL;
+	struct store_stats st;
+	char err[200];
+	int ok = 0;
+
+	if (store_open(db, STORE_READ, &r, err, sizeof(err))) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return 0;
+	}
+	for (int i = 0; i < 600 && !ok; i++) {   /* up to a minute */
+		ok = store_stats(r, &st) == 0 && st.submissions == 0 && st.records == 0 &&
+		     st.events == 0;
+		if (!ok)
+			usleep(100000);
+	}
+	store_close(r);
+	return ok;
+}
+
+/* retention on the writer thread: a submission of 300 records goes in
+ * steps of 10 rows between batches; the gauges and counters follow; the key
+ * published to again starts above its old seq */
+static void test_retention(const char *db)
+{
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .done = on_done,
+				  .retention_ms = 1, .purge_rows = 10 };
+	struct writer *w;
+	char err[200], json[16384];
+	size_t n;
+	uint64_t deleted0 = atomic_load(&gw_metrics.retention_deleted);
+	uint64_t rows0 = atomic_load(&gw_metrics.retention_rows);
+
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
+	n = (size_t)snprintf(json, sizeof(json),
+			     "{\"type\":\"records\",\"submission\":\"old\",\"records\":[");
+	for (int i = 0; i < 300; i++)
+		n += (size_t)snprintf(json + n, sizeof(json) - n,
+				      "%s{\"kind\":\"animal\",\"name\":\"a%d\"}", i ? "," : "", i);
+	snprintf(json + n, sizeof(json) - n, "]}");
+	writer_submit(w, job(GW_SRC_HTTP, 1, json));
+	struct gw_job **v = collect(w, 1);
+	if (!check_failures()) {
+		CHECK_EQ_INT(v[0]->result, 0);
+		CHECK_EQ_INT(v[0]->seq, 1);
+	}
+	free_jobs(v, 1);
+
+	/* within a few housekeeping rounds it is gone, rows and all */
+	CHECK(wait_empty(db));
+	CHECK_EQ_INT(atomic_load(&gw_metrics.retention_deleted) - deleted0, 1);
+	/* the row, its 300 records, its kind counts and its event */
+	CHECK_EQ_INT(atomic_load(&gw_metrics.retention_rows) - rows0, 1 + 300 + 1 + 1 + 1);
+	CHECK(writer_ready(w));
+
+	/* published to again: a new submission, seq above the old one's 1 */
+	writer_submit(w, job(GW_SRC_HTTP, 2,
+			     "{\"type\":\"status\",\"submission\":\"old\",\"status\":\"Loaded\"}"));
+	v = collect(w, 1);
+	if (!check_failures()) {
+		CHECK_EQ_INT(v[0]->result, 0);
+		CHECK_EQ_INT(v[0]->seq, 3);
+		CHECK(strstr((char *)gw_buf_data(v[0]->event), "\"seq\":3") != NULL);
+	}
+	free_jobs(v, 1);
+	CHECK(wait_empty(db));
+	writer_stop(w);
+	writer_free(w);
+	/* the writer's last gauges: an empty store */
+	CHECK_EQ_INT(atomic_load(&gw_metrics.store_submissions), 0);
+	CHECK_EQ_INT(atomic_load(&gw_metrics.store_records), 0);
+	CHECK(atomic_load(&gw_metrics.store_bytes) > 0);
 }
 
 static atomic_int ran;
@@ -255,14 +336,16 @@ static void test_handoff(void)
 
 int main(void)
 {
-	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96];
+	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96], db3[96];
 
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(db1, sizeof(db1), "%s/a.db", dir);
 	snprintf(db2, sizeof(db2), "%s/b.db", dir);
+	snprintf(db3, sizeof(db3), "%s/c.db", dir);
 	test_results_and_acks(db1);
 	test_stop_drains(db2);
+	test_retention(db3);
 	test_handoff();
 	return check_report();
 }

@@ -52,3 +52,9 @@ foreach(src IN LISTS GW_BROWSER_TESTS)
   set_tests_properties(${name} PROPERTIES LABELS "integration;browser" TIMEOUT 600
     ENVIRONMENT "${GW_TEST_ENV}")
 endforeach()
+
+# config.c belongs to the daemon (it needs the install paths), so its test
+# compiles it in
+target_sources(test_config PRIVATE ${PROJECT_SOURCE_DIR}/src/config.c)
+target_compile_definitions(test_config PRIVATE
+  GW_WEB_DIR_DEFAULT="/nonexistent" GW_SOURCE_WEB_DIR="${PROJECT_SOURCE_DIR}/web")

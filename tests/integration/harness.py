@@ -310,6 +310,20 @@ def submission_state(gw, key):
     return body if st == 200 else None
 
 
+def all_events(gw, key, since=0):
+    """Every stored event of key after since, read page by page (GET
+    .../events answers at most ?limit=, 1000, per call)."""
+    events = []
+    while True:
+        st, body = gw.http("GET", "/api/v1/submissions/%s/events?since=%d&limit=1000"
+                           % (key, since), timeout=30)
+        assert st == 200, (st, body)
+        events += body["events"]
+        if not body["more"]:
+            return events
+        since = body["next"]
+
+
 def metric(gw, name):
     """The value of a /metrics sample: name alone or name{labels...}."""
     st, text = gw.http("GET", "/metrics")
@@ -318,3 +332,81 @@ def metric(gw, name):
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no metric " + name)
+
+
+class RawWS:
+    """A WebSocket client that speaks the framing by hand (RFC 6455), for
+    what a library client will not do: send invalid or unmasked frames, or
+    leave the server's close frame unanswered and keep reading."""
+
+    def __init__(self, gw, path, headers=None, timeout=10, rcvbuf=None):
+        import base64
+        self.sock = socket.socket()
+        if rcvbuf:      # a small window: the server's writes back up soon
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", gw.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                           "Sec-WebSocket-Version: 13\r\n%s\r\n" % (path, gw.port, key, extra)).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during the handshake: %r" % self.buf)
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(head.split()[1])
+
+    def send_frame(self, opcode, payload, masked=True, fin=True):
+        n = len(payload)
+        hdr = bytes([(0x80 if fin else 0) | opcode])
+        mbit = 0x80 if masked else 0
+        if n < 126:
+            hdr += bytes([mbit | n])
+        elif n < 65536:
+            hdr += bytes([mbit | 126]) + n.to_bytes(2, "big")
+        else:
+            hdr += bytes([mbit | 127]) + n.to_bytes(8, "big")
+        if masked:
+            mask = os.urandom(4)
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            hdr += mask
+        self.sock.sendall(hdr + payload)
+
+    def _need(self, n, deadline):
+        while len(self.buf) < n:
+            self.sock.settimeout(max(0.01, deadline - time.time()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+
+    def recv_frame(self, timeout=5):
+        """(opcode, payload), or None when nothing came in time; EOFError
+        when the server closed the TCP connection"""
+        deadline = time.time() + timeout
+        try:
+            self._need(2, deadline)
+            n = self.buf[1] & 0x7f
+            off = 2
+            if n == 126:
+                self._need(4, deadline)
+                n, off = int.from_bytes(self.buf[2:4], "big"), 4
+            elif n == 127:
+                self._need(10, deadline)
+                n, off = int.from_bytes(self.buf[2:10], "big"), 10
+            self._need(off + n, deadline)
+        except socket.timeout:
+            return None
+        opcode, payload = self.buf[0] & 0x0f, self.buf[off:off + n]
+        self.buf = self.buf[off + n:]
+        return opcode, payload
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

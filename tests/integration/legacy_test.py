@@ -253,6 +253,46 @@ async def a_browser_frame_is_not_broadcast_and_closes_with_1008():
 
 
 @t.test
+def a_flood_of_frames_from_one_publisher_is_bounded():
+    # a trusted backend that pipelines frames faster than they commit: past
+    # 64 in flight it is told too_many and closed with 1013 (try again
+    # later); what it got in was committed, and everyone else is served
+    import json as _json
+    from harness import RawWS
+    with Gateway() as gw:
+        ws = RawWS(gw, "/ws/submissions/flood/")
+        try:
+            frame = _json.dumps({"message": "Loaded", "notification_message": "x"}).encode()
+            n = 2000
+            hdr = bytes([0x81, 0x80 | len(frame)])
+            mask = b"\0\0\0\0"     # a zero mask leaves the payload as it is
+            ws.sock.sendall((hdr + mask + frame) * n)
+            got_error, code = None, None
+            while code is None:
+                f = ws.recv_frame(10)
+                assert f is not None, "neither refused nor closed"
+                if f[0] == 0x1:
+                    m = _json.loads(f[1])
+                    if m.get("error"):
+                        got_error = m
+                elif f[0] == 0x8:
+                    code = int.from_bytes(f[1][:2], "big")
+            assert got_error and got_error["error"] == "too_many", got_error
+            assert code == 1013, code
+        finally:
+            ws.close()
+        # what got in before the refusal is committed (the writer may still
+        # be at it when the socket closes)
+        from harness import wait_for
+        wait_for(lambda: (gw.http("GET", "/api/v1/submissions/flood")[1].get("seq") or 0) >= 64,
+                 "the accepted publishes committed", timeout=30, gw=gw)
+        st, body = gw.http("GET", "/api/v1/submissions/flood")
+        assert st == 200 and 64 <= body["seq"] < n, (st, body)
+        ok(gw, status("flood", "Ready", "still served"))
+        assert "in flight; closing it with 1013" in gw.logs()
+
+
+@t.test
 async def bad_legacy_paths_are_refused_before_the_upgrade():
     import websockets
     with Gateway() as gw:

@@ -8,8 +8,15 @@ the system node or another test's node, so tests can run side by side.
 stop() / start() again keep the same ports and data: that is the broker-loss
 test. A node that cannot start raises (a failure, never a skip).
 
+Cluster(3).start() makes a RabbitMQ cluster of such private nodes on this
+one machine: the same Erlang cookie in each node's HOME, the nodes started
+side by side, then each joined to the first (stop_app, join_cluster,
+start_app). Every node runs its VM small (one scheduler, no busy waiting),
+for a shared two-core machine.
+
 Installs rabbitmq-server through scripts/deps.sh --test when it is missing.
 """
+import json
 import os
 import pwd
 import random
@@ -19,6 +26,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import harness
@@ -45,8 +53,11 @@ def _as_rabbitmq(cmd):
 
 
 class Broker:
-    def __init__(self, workdir=None):
+    def __init__(self, workdir=None, cookie=None, erl_args=None):
+        """cookie: the Erlang cookie (nodes of one cluster share it; default:
+        the VM makes one); erl_args: RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS."""
         ensure_installed()
+        self.erl_args = erl_args
         suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         self.node = "sg%s@localhost" % suffix
         self.port = harness.free_port()
@@ -60,6 +71,11 @@ class Broker:
             f.write("loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:%d\n" % self.port)
         with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
             f.write("[].\n")
+        if cookie:
+            path = os.path.join(self.dir, "home", ".erlang.cookie")
+            with open(path, "w") as f:
+                f.write(cookie)
+            os.chmod(path, 0o400)
         os.chmod(self.dir, 0o755)
         if os.getuid() == 0:
             ent = pwd.getpwnam("rabbitmq")
@@ -90,6 +106,8 @@ class Broker:
             env["RABBITMQ_NODE_PORT"] = str(self.port)
             env["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1"
             env["RABBITMQ_DIST_PORT"] = str(self.dist_port)
+            if self.erl_args:
+                env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = self.erl_args
         return env
 
     def ctl(self, *args, timeout=60, check=True):
@@ -159,6 +177,17 @@ class Broker:
         while self._port_open() and time.time() < deadline:
             time.sleep(0.2)
 
+    def kill(self):
+        """A crash: SIGKILL to the Erlang VM, no goodbye to anyone."""
+        if not self.running():
+            return
+        _signal_node(self, 9)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -184,6 +213,96 @@ class Broker:
             if len(parts) == 2 and parts[0] == name:
                 return int(parts[1])
         return None
+
+    def running(self):
+        return bool(self.proc) and self.proc.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+# one scheduler, and no busy-waiting schedulers: three nodes share two cores
+SMALL_VM = "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"
+
+
+class Cluster:
+    """n private nodes joined into one RabbitMQ cluster on this machine."""
+
+    def __init__(self, n=3, workdir=None):
+        cookie = "".join(random.choice(string.ascii_uppercase) for _ in range(20))
+        self.nodes = [Broker(workdir, cookie=cookie, erl_args=SMALL_VM) for _ in range(n)]
+
+    def start(self, timeout=180):
+        """Starts every node side by side, then joins the others to the
+        first. Raises (with the nodes' logs) when that fails."""
+        errors = []
+
+        def start_one(node):
+            try:
+                node.start(timeout)
+            except Exception as e:   # reported below, for every node
+                errors.append(e)
+        threads = [threading.Thread(target=start_one, args=(n,)) for n in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.node, timeout=120)
+            node.ctl("start_app", timeout=120)
+            node.ctl("await_startup", "--timeout", "60", timeout=90)
+        members = self.running_nodes()
+        if sorted(members) != sorted(n.node for n in self.nodes):
+            raise RuntimeError("cluster formed with %r, not all of %r" %
+                               (members, [n.node for n in self.nodes]))
+        return self
+
+    def urls(self, first=0):
+        """The nodes' AMQP URLs, comma-separated, starting at node first."""
+        order = self.nodes[first:] + self.nodes[:first]
+        return ",".join(n.url for n in order)
+
+    def any_running(self):
+        for n in self.nodes:
+            if n.running():
+                return n
+        raise RuntimeError("no node of the cluster is running")
+
+    def running_nodes(self):
+        out = self.any_running().ctl("cluster_status", "--formatter", "json")
+        return json.loads(out)["running_nodes"]
+
+    def queues(self):
+        """{name: {"type", "leader", "messages"}} from a running node."""
+        out = self.any_running().ctl("list_queues", "-q", "--no-table-headers",
+                                     "name", "type", "leader", "messages", check=False)
+        res = {}
+        for line in out.splitlines():
+            parts = line.split("\t")   # a classic queue has no leader: ""
+            if len(parts) == 4:
+                res[parts[0]] = {"type": parts[1], "leader": parts[2].strip(),
+                                 "messages": int(parts[3]) if parts[3].isdigit() else None}
+        return res
+
+    def node(self, name):
+        for n in self.nodes:
+            if n.node == name:
+                return n
+        raise KeyError(name)
+
+    def logs(self):
+        return "\n".join("== %s\n%s" % (n.node, n.logs()) for n in self.nodes)
+
+    def cleanup(self):
+        for n in self.nodes:
+            n.cleanup()
 
     def __enter__(self):
         return self.start()
@@ -240,12 +359,13 @@ def resume(broker):
     _signal_node(broker, 18)
 
 
-def run_with_broker(runner, module_globals):
-    """Starts one private node for a whole test file, sets the file's BROKER
-    to it, runs the file's tests and removes the node. A broker that cannot
-    start is a failure, never a skip."""
-    broker = Broker()
-    module_globals["BROKER"] = broker
+def run_with_broker(runner, module_globals, cluster=0):
+    """Starts one private node (or, with cluster=N, a cluster of N) for a
+    whole test file, sets the file's BROKER (or CLUSTER) to it, runs the
+    file's tests and removes the nodes. A broker that cannot start is a
+    failure, never a skip."""
+    broker = Cluster(cluster) if cluster else Broker()
+    module_globals["CLUSTER" if cluster else "BROKER"] = broker
     try:
         broker.start()
     except Exception as e:

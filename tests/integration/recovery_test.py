@@ -11,7 +11,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Gateway, Runner, recv_json, expect_silence, status  # noqa: E402
+from harness import Gateway, RawWS, Runner, recv_json, expect_silence, status, validation  # noqa: E402
 
 run = Runner()
 
@@ -290,6 +290,110 @@ async def test_long_replay_with_a_small_send_queue():
             assert ack["op"] == "ack", ack
             f = Follower(0)
             await f.read_until(ws, 1000)
+            last = pub.stop()
+            await f.read_until(ws, last)
+            await expect_silence(ws, 0.3)
+
+
+@run.test
+def test_history_pruned_during_a_paged_replay_gives_a_snapshot():
+    """A replay is read from the store a page at a time, as the client reads.
+    If the client is so slow that the events it still needs are pruned before
+    their page is read, the replay must not jump the hole: it ends with a
+    snapshot of the current state, then live events."""
+    with Gateway("--history", "600") as gw:
+        key = "pruned-mid"
+        # ten long validation messages: every event carries them in its
+        # summary (about 40 kB), so a page of them outgrows the kernel's
+        # socket buffers and the replay has to wait for the client
+        st, body = gw.publish(validation(key, [
+            ("animal", "a%d" % i, "Error", [("%d %s" % (i, "m" * 3990), "c%d" % i)])
+            for i in range(10)]))
+        assert st == 200, body
+        for i in range(1, 600):
+            st, body = gw.publish({"type": "notification", "submission": key,
+                                   "notification": "n%d" % i})
+            assert st == 200, body
+        epoch = body["epoch"]
+        ws = RawWS(gw, "/ws", rcvbuf=4096)
+        try:
+            ws.send_frame(0x1, json.dumps({"op": "subscribe", "id": 1, "submission": key,
+                                           "since": {"epoch": epoch, "seq": 0}}).encode())
+            time.sleep(0.5)   # the first page is queued; the client reads nothing yet
+            for i in range(600, 1000):   # events 601..1000: 1..400 are pruned meanwhile
+                assert gw.publish({"type": "notification", "submission": key,
+                                   "notification": "n%d" % i})[0] == 200
+            frames = []
+            while True:
+                f = ws.recv_frame(5)
+                assert f is not None, "the replay stalled after %d frames" % len(frames)
+                m = json.loads(f[1])
+                frames.append(m)
+                if m["op"] == "snapshot" or (m["op"] == "event" and m["seq"] == 1000):
+                    break
+            assert frames[0]["op"] == "ack" and frames[0]["seq"] == 600, frames[0]
+            events = [m["seq"] for m in frames[1:] if m["op"] == "event"]
+            # events from the first page(s), gap-free from 1, and then ...
+            assert events == list(range(1, len(events) + 1)), events[:5] + events[-5:]
+            assert len(events) < 600, "the whole history arrived: nothing was pruned"
+            # ... a snapshot of the state after all 1000, never a hole
+            assert frames[-1]["op"] == "snapshot" and frames[-1]["seq"] == 1000, frames[-1]
+            assert gw.publish({"type": "notification", "submission": key,
+                               "notification": "live"})[0] == 200
+            f = ws.recv_frame(5)
+            m = json.loads(f[1])
+            assert m["op"] == "event" and m["seq"] == 1001, m
+        finally:
+            ws.close()
+
+
+@run.test
+async def test_a_filtered_replay_goes_on_past_pages_it_keeps_nothing_of():
+    """A replay with a filter that drops every event of several pages still
+    reaches the events it keeps (a page that queues nothing must not stall
+    the replay)."""
+    with Gateway("--history", "5000") as gw:
+        key = "filtered"
+        gw.publish(status(key, "Loaded", "first"))
+        for i in range(1000):
+            gw.publish({"type": "notification", "submission": key, "notification": "n%d" % i})
+        st, body = gw.publish(status(key, "Ready", "last"))
+        assert st == 200 and body["seq"] == 1002, body
+        async with gw.ws("/ws") as ws:
+            await ws.send(json.dumps({"op": "subscribe", "id": 1, "submission": key,
+                                      "since": {"epoch": body["epoch"], "seq": 1},
+                                      "filter": {"kinds": ["status"]}}))
+            ack = await recv_json(ws, 10)
+            assert ack["op"] == "ack" and ack["seq"] == 1002, ack
+            m = await recv_json(ws, 10)
+            assert m["op"] == "event" and m["seq"] == 1002 and m["status"] == "Ready", m
+            # then live, still filtered
+            gw.publish({"type": "notification", "submission": key, "notification": "x"})
+            gw.publish(status(key, "Completed"))
+            m = await recv_json(ws, 10)
+            assert m["op"] == "event" and m["seq"] == 1004 and m["status"] == "Completed", m
+
+
+@run.test
+async def test_a_history_of_many_pages_is_replayed_whole():
+    """--history beyond one page (256 events): the replay goes on page after
+    page, gap-free, while live events keep coming, then goes live."""
+    with Gateway("--history", "5000") as gw:
+        key = "pages"
+        for i in range(3000):
+            st, body = gw.publish({"type": "notification", "submission": key,
+                                   "notification": "n%d" % i})
+            assert st == 200, body
+        epoch = body["epoch"]
+        pub = Publisher(gw, key, pause=0.005)
+        async with gw.ws("/ws") as ws:
+            await ws.send(json.dumps({"op": "subscribe", "id": 1, "submission": key,
+                                      "since": {"epoch": epoch, "seq": 10}}))
+            pub.start()
+            ack = await recv_json(ws, 10)
+            assert ack["op"] == "ack", ack
+            f = Follower(10)
+            await f.read_until(ws, 3000)
             last = pub.stop()
             await f.read_until(ws, last)
             await expect_silence(ws, 0.3)

@@ -180,6 +180,34 @@ async def test_one_stalled_client_among_fifty():
 
 
 @run.test
+async def test_the_byte_bound_closes_a_reader_of_large_events():
+    """The send queue is bounded in bytes too: with a frame bound far away,
+    a stalled reader of 40 kB events is closed with 1013 once what is queued
+    for it passes --send-queue-bytes, so its memory is bounded by bytes, not
+    by a count of frames of any size."""
+    with Gateway("--send-queue", "100000", "--send-queue-bytes", "262144") as gw:
+        st, body = gw.publish(validation(KEY, [
+            ("animal", "a%d" % i, "Error", [(big_text(i), "col%d" % i)]) for i in range(10)]))
+        assert st == 200, body
+        base = body["seq"]
+        slow = await stalled_client(gw, "/ws")
+        await slow.send(json.dumps({"op": "subscribe", "id": "s", "submission": KEY}))
+        i = 0
+        while metric(gw, "statusgate_lagging_closes_total") < 1:
+            # far below the frame bound: only the byte bound can close it
+            assert i < 2000, "the stalled client was never closed"
+            st, body = gw.publish({"type": "notification", "submission": KEY,
+                                   "notification": big_text(i, 100)})
+            assert st == 200, body
+            i += 1
+        n, lag, code = await drain_stalled(slow, base)
+        assert code == 1013, code
+        assert lag and lag["code"] == "lagging", lag
+        print("  closed after %d events of about 40 kB (%d received)" % (i, n), flush=True)
+        assert "is not reading" in gw.logs()
+
+
+@run.test
 async def test_pipelined_commands_read_late():
     """A client that sends many commands without reading the replies is not
     buffered without end: the gateway stops reading its commands while the

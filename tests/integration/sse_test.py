@@ -234,6 +234,27 @@ async def test_resume_with_last_event_id():
 
 
 @run.test
+async def test_long_resume_is_read_in_pages():
+    """a resume of 600 events (a replay page is 256) while more are
+    published: every one, in order, exactly once, then live ones"""
+    with CheckedGateway() as gw:
+        seqs = [pub(gw, "long", "e%d" % i)["seq"] for i in range(1, 601)]
+        epoch = gw.http("GET", "/api/v1/submissions/long")[1]["epoch"]
+        s = await stream(gw, "/sse/submissions/long", headers={"Last-Event-ID": "%s:10" % epoch})
+        await s.event()
+        got = [(await s.frame())[2]["seq"] for _ in range(100)]
+        more = [pub(gw, "long", "during %d" % i)["seq"] for i in range(20)]
+        while got[-1] < more[-1]:
+            eid, _, ev = await s.frame()
+            assert ev["op"] == "event" and eid == "%s:%d" % (epoch, ev["seq"]), ev
+            got.append(ev["seq"])
+        assert got == list(range(11, more[-1] + 1)), "not every event once and in order"
+        body = pub(gw, "long", "live")
+        assert (await s.frame())[2]["seq"] == body["seq"]
+        s.close()
+
+
+@run.test
 async def test_heartbeats_and_readers_that_leave():
     with CheckedGateway("--sse-heartbeat", "1") as gw:
         s = await stream(gw, "/sse/submissions/hb")
