@@ -74,6 +74,8 @@ struct gw_config {
 	long send_queue;
 	long send_queue_bytes;
 	long ping_interval;
+	long sse_heartbeat;      /* seconds between comments on an idle SSE stream */
+	long send_buffer;        /* SO_SNDBUF of browser sockets; 0: the kernel's */
 	long history;
 	long dedup_window;
 	long batch;

@@ -109,12 +109,14 @@ char *metrics_render(void)
 
 	put_metric(&o, "statusgate_connections", "gauge",
 		   "Open WebSocket connections.", (long long)LOAD(m->ws_connections));
+	put_metric(&o, "statusgate_sse_connections", "gauge",
+		   "Open Server-Sent Events streams.", (long long)LOAD(m->sse_connections));
 	put_metric(&o, "statusgate_groups", "gauge",
 		   "Submissions watched by at least one connection.", (long long)LOAD(m->groups));
 	put_metric(&o, "statusgate_subscriptions", "gauge",
 		   "Subscriptions over all connections.", (long long)LOAD(m->subscriptions));
 	put_metric(&o, "statusgate_connections_refused_total", "counter",
-		   "WebSocket upgrades refused (auth, origin, limits).", (long long)LOAD(m->ws_refused));
+		   "WebSocket upgrades and SSE streams refused (auth, origin, limits).", (long long)LOAD(m->ws_refused));
 	put(&o, "# HELP statusgate_publishes_total Publishes received, by source and outcome.\n"
 		"# TYPE statusgate_publishes_total counter\n");
 	for (int s = 0; s < GW_SRC_COUNT; s++)
@@ -124,7 +126,15 @@ char *metrics_render(void)
 	put_metric(&o, "statusgate_events_total", "counter",
 		   "Events fanned out to groups.", (long long)LOAD(m->events));
 	put_metric(&o, "statusgate_frames_sent_total", "counter",
-		   "WebSocket frames written.", (long long)LOAD(m->frames_out));
+		   "WebSocket frames and SSE events written.", (long long)LOAD(m->frames_out));
+	put_metric(&o, "statusgate_conflated_total", "counter",
+		   "Queued frames replaced by a newer state of their submission (latest-state delivery).",
+		   (long long)LOAD(m->conflated));
+	put_metric(&o, "statusgate_send_queue_frames", "gauge",
+		   "Frames queued for sending, over all connections.", (long long)LOAD(m->queued_frames));
+	put_metric(&o, "statusgate_send_queue_bytes", "gauge",
+		   "Payload bytes queued for sending, over all connections (a shared frame counts once per connection).",
+		   (long long)LOAD(m->queued_bytes));
 	put_metric(&o, "statusgate_drops_total", "counter",
 		   "Frames dropped because a connection's send queue was full.", (long long)LOAD(m->drops));
 	put_metric(&o, "statusgate_lagging_closes_total", "counter",

@@ -28,14 +28,18 @@ struct gw_hist {
 };
 
 struct gw_metrics {
-	_Atomic int64_t ws_connections;     /* gauge */
+	_Atomic int64_t ws_connections;     /* gauge: WebSockets */
+	_Atomic int64_t sse_connections;    /* gauge: Server-Sent Events streams */
 	_Atomic int64_t groups;             /* gauge */
 	_Atomic int64_t subscriptions;      /* gauge */
-	_Atomic uint64_t ws_refused;        /* upgrades refused (auth, origin, limits) */
+	_Atomic uint64_t ws_refused;        /* upgrades and SSE streams refused (auth, origin, limits) */
 	_Atomic uint64_t publishes[GW_SRC_COUNT][GW_OUT_COUNT];
 	_Atomic uint64_t events;            /* events fanned out */
-	_Atomic uint64_t frames_out;        /* WebSocket frames written */
+	_Atomic uint64_t frames_out;        /* WebSocket frames and SSE events written */
 	_Atomic uint64_t drops;             /* frames dropped for a lagging client */
+	_Atomic uint64_t conflated;         /* queued frames replaced by a newer state */
+	_Atomic int64_t queued_frames;      /* gauge: frames in all send queues */
+	_Atomic int64_t queued_bytes;       /* gauge: their payload bytes */
 	_Atomic uint64_t lagging_closes;
 	_Atomic int64_t broker_up;          /* gauge: 1 when consuming */
 	_Atomic uint64_t broker_reconnects;

@@ -374,7 +374,7 @@ static void replay_page(struct ws_pss *p, struct reg_sub *sub)
 	sub->last_seq = r.next - 1;
 	if (n < REPLAY_PAGE)
 		sub->replaying = 0;   /* caught up with the store: live from here */
-	else if (!p->s.qlen)
+	else if (!hub_queued(&p->s))
 		/* its filter kept nothing of this page: the queue will not drain
 		 * by itself, so ask for a turn to read the next one */
 		lws_callback_on_writable(p->s.wsi);
@@ -428,6 +428,7 @@ static void cmd_subscribe(struct ws_pss *p, const struct gw_cmd *cmd)
 		return;
 	}
 	sub->filter = filter;
+	sub->mode = cmd->mode;
 	memset(&st, 0, sizeof(st));
 	if (store_get_state(rs, key, &st)) {
 		hub_leave(&p->s, sub);

@@ -1,7 +1,9 @@
-"""Slow consumers (SPEC 2.3): with a small --send-queue, a client that stops
-reading is told it lags ({"op":"error","code":"lagging"}) and closed with
-1013, while 50 clients of the same group that keep reading receive every
-event, in order. Large events (long notification and validation messages in
+"""Slow consumers (SPEC 2.3): with a small --send-queue, a /ws client (mode
+all) that stops reading is told it lags ({"op":"error","code":"lagging"})
+and closed with 1013, while 50 clients of the same group that keep reading
+receive every event, in order; a stalled legacy client is not closed (its
+one queued frame is replaced by newer states: conflation_test.py) and ends
+on the latest state. Large events (long notification and validation messages in
 the summary) fill the stalled client's TCP buffers quickly. Nothing here
 measures time: the test waits for conditions, with generous deadlines."""
 import asyncio
@@ -131,24 +133,16 @@ async def test_one_stalled_client_among_fifty():
                 assert time.time() < deadline, "fast clients stalled at %d" % min(f.last for f in fast)
                 await asyncio.sleep(0.005)
 
-        # publish until the gateway has given up on both stalled clients,
-        # never letting the fast clients fall more than WINDOW events behind;
-        # each is drained as soon as it is given up on (it has 5 s to take
-        # its close frame, which a busy machine may need for the other to lag)
+        # publish until the gateway has given up on the stalled /ws client,
+        # never letting the fast clients fall more than WINDOW events behind
         seq, i = base, 0
-        drains = {}
-        while len(drains) < 2:
-            assert i < 20000, "the stalled clients were never closed"
+        while metric(gw, "statusgate_lagging_closes_total") < 1:
+            assert i < 20000, "the stalled client was never closed"
             await wait_fast(seq - WINDOW)
             seq = await publish(i)
             i += 1
-            logs = gw.logs()
-            for ip, ws in (("127.0.0.2", slow), ("127.0.0.3", slow_legacy)):
-                if ip not in drains and ip + " is not reading" in logs:
-                    drains[ip] = asyncio.create_task(drain_stalled(ws, base))
-        assert metric(gw, "statusgate_lagging_closes_total") == 2
-        drains = [drains["127.0.0.2"], drains["127.0.0.3"]]
-        # while publishing goes on
+        # read what the stalled ones were still sent, while publishing goes on
+        drains = [asyncio.create_task(drain_stalled(slow, base))]
         for _ in range(30):
             await wait_fast(seq - WINDOW)
             seq = await publish(i)
@@ -163,10 +157,15 @@ async def test_one_stalled_client_among_fifty():
         assert n < seq - base, "the stalled client got everything?"
         print("  %d events published; the stalled /ws client got %d before it was closed"
               % (seq - base, n), flush=True)
-        n2, lag2, code2 = await drains[1]
-        assert code2 == 1013, code2
-        assert lag2 is None, lag2      # the legacy format has no error frame
-        assert metric(gw, "statusgate_lagging_closes_total") == 2
+        assert metric(gw, "statusgate_lagging_closes_total") == 1
+        # the stalled legacy client is still open: reading again, it ends on
+        # the latest state
+        want = big_text(i - 1)
+        while True:
+            f = json.loads(await asyncio.wait_for(slow_legacy.recv(), 60))
+            if f["notification_message"] == want:
+                break
+        await slow_legacy.close()
         # the group is intact for the others
         for f in fast:
             await f.ws.close()
