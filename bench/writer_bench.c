@@ -42,7 +42,7 @@ static void on_done(void *arg, struct gw_job *batch)
 /* a writer on a fresh database at path; NULL (reported) on failure */
 static struct writer *start(const char *path)
 {
-	struct writer_cfg cfg = { path, 1000, 1024, 3600000, on_done, NULL };
+	struct writer_cfg cfg = { path, 1000, 1024, 3600000, on_done, NULL, 0 };
 	struct writer *w;
 	char err[200];
 

@@ -63,6 +63,8 @@ const struct gw_opt gw_serve_opts[] = {
 	  "unacknowledged deliveries in flight", 1, 65535 },
 	{ "amqp-heartbeat", GW_OPT_INT, OPT(amqp_heartbeat), "10", "SECONDS",
 	  "AMQP heartbeat interval (0: off)", 0, 600 },
+	{ "amqp-max-attempts", GW_OPT_INT, OPT(amqp_max_attempts), "5", "N",
+	  "deliveries of a message the store keeps refusing before it is dead-lettered", 1, 1000 },
 	{ "max-connections", GW_OPT_INT, OPT(max_connections), "10000", "N",
 	  "WebSocket connections in total", 1, 1000000 },
 	{ "max-connections-per-ip", GW_OPT_INT, OPT(max_connections_per_ip), "1000", "N",
@@ -81,6 +83,9 @@ const struct gw_opt gw_serve_opts[] = {
 	  "how long publish ids are remembered for idempotency", 60, 315360000 },
 	{ "batch", GW_OPT_INT, OPT(batch), "1024", "N",
 	  "publishes committed together at most", 1, 100000 },
+	{ "writer-queue", GW_OPT_INT, OPT(writer_queue), "67108864", "BYTES",
+	  "publish bytes queued for the store at most; beyond it HTTP gets 503, AMQP "
+	  "deliveries wait unacknowledged", 65536, 17179869184 },
 	{ NULL, 0, 0, NULL, NULL, NULL, 0, 0 },
 };
 

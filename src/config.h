@@ -60,6 +60,7 @@ struct gw_config {
 	char *instance;          /* suffix for a per-instance ingest queue */
 	long amqp_prefetch;
 	long amqp_heartbeat;
+	long amqp_max_attempts;  /* deliveries of a failing publish before dead-lettering */
 	long max_connections;
 	long max_connections_per_ip;
 	long max_subscriptions;
@@ -69,6 +70,7 @@ struct gw_config {
 	long history;
 	long dedup_window;
 	long batch;
+	long writer_queue;       /* bytes of publishes queued for the writer at most */
 };
 
 extern const struct gw_opt gw_serve_opts[];

@@ -154,7 +154,10 @@ int hub_not_ready(struct hub *h, char *reason, size_t len)
 		return 1;
 	}
 	if (!writer_ready(h->writer)) {
-		snprintf(reason, len, "the store does not accept commits");
+		char why[200];
+
+		writer_why(h->writer, why, sizeof(why));
+		snprintf(reason, len, "the store does not accept commits: %s", why);
 		return 1;
 	}
 	if (h->broker_connected && !h->broker_connected(h->broker_arg, reason, len))
@@ -340,7 +343,9 @@ static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 
 static void lagging(struct gw_session *s)
 {
-	GW_INC(drops);
+	/* every frame it will not get: the queued ones and the one that did
+	 * not fit (later ones are counted by hub_send) */
+	GW_ADD(drops, s->qlen + 1);
 	GW_INC(lagging_closes);
 	GW_WARN("%s: %s is not reading (%u frames queued); closing it with 1013",
 		__func__, s->ip, s->qlen);
@@ -364,6 +369,8 @@ int hub_send(struct gw_session *s, struct gw_buf *b, int kind)
 		 * sends commands but does not read the answers */
 		if (kind != HUB_REPLAY && !s->close_code)
 			lagging(s);
+		else if (kind == HUB_LIVE)
+			GW_INC(drops);   /* for a connection already closing */
 		return -1;
 	}
 	if (kind == HUB_REPLAY)
@@ -397,6 +404,9 @@ int hub_writeable(struct gw_session *s)
 	n = lws_write(s->wsi, gw_buf_data(b), b->len, LWS_WRITE_TEXT);
 	s->qhead = (s->qhead + 1) % s->qcap;
 	s->qlen--;
+	if (n >= 0 && b->t_in_ns)   /* a live event: publish-to-send, per frame */
+		metrics_observe(&gw_metrics.publish_to_send_seconds,
+				metrics_now_ns() - b->t_in_ns);
 	gw_buf_unref(b);
 	if (n < 0)
 		return -1;
@@ -469,11 +479,8 @@ static void finish_batch(void *ctx, void *arg)
 	while (j) {
 		struct gw_job *next = j->next;
 
-		if (h && j->result == 0) {
+		if (h && j->result == 0)
 			fanout(h, j);
-			metrics_observe(&gw_metrics.publish_to_send_seconds,
-					metrics_now_ns() - j->t_in_ns);
-		}
 		if (j->done)
 			j->done(j, h ? j->done_arg : NULL);
 		writer_job_free(j);

@@ -91,6 +91,7 @@ static int serve(int argc, char **argv)
 	wcfg.db_path = cfg.db;
 	wcfg.history = (unsigned)cfg.history;
 	wcfg.batch = (unsigned)cfg.batch;
+	wcfg.queue_bytes = (size_t)cfg.writer_queue;
 	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
 	wcfg.done = hub_jobs_done;   /* finished batches go to the service thread */
 	wcfg.done_arg = hub;
