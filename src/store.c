@@ -208,8 +208,22 @@ struct kind_cache {
 /* records and logs the handle's last SQLite error; returns GW_EINTERNAL */
 static int db_fail(struct store *s, const char *func, const char *what)
 {
-	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
+	int sys = sqlite3_system_errno(s->db);
+
 	s->err_rc = sqlite3_extended_errcode(s->db);
+	/* for I/O errors the OS's reason says what to do ("No space left on
+	 * device", "Read-only file system") */
+	switch (s->err_rc & 0xff) {
+	case SQLITE_IOERR: case SQLITE_FULL: case SQLITE_CANTOPEN: case SQLITE_READONLY:
+		if (sys) {
+			snprintf(s->err, sizeof(s->err), "%s: %s (%s)", what,
+				 sqlite3_errmsg(s->db), strerror(sys));
+			break;
+		}
+		/* fall through */
+	default:
+		snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
+	}
 	gw_log(GW_LOG_ERROR, "%s: %s", func, s->err);
 	return GW_EINTERNAL;
 }
