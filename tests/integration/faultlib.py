@@ -166,10 +166,15 @@ class Tmpfs:
 class NetNS:
     """A network namespace joined to ours by a veth pair:
     host side HOST_IP/30 on `host_if`, namespace side NS_IP/30 on eth0.
-    cut() takes the host side of the link down (a partition: packets vanish,
-    no RST, connections hang until a timeout notices); heal() brings it back.
+    Two kinds of partition, undone by heal():
+    - cut("drop"): nftables inside the namespace drops every packet on eth0,
+      both ways: packets vanish, no RST, no ICMP; open connections hang
+      until a heartbeat or timeout notices, new ones time out;
+    - cut("down"): the host side of the link goes down: new connections
+      fail at once (no route), open ones hang.
     The addresses are a random /30 in 10.213.0.0/16: only these two ends,
-    both on this machine, ever use them."""
+    both on this machine, ever use them. cleanup() ends what still runs in
+    the namespace (a broker's epmd) and removes it."""
 
     def __init__(self):
         sfx = _suffix()
@@ -199,14 +204,34 @@ class NetNS:
     def exec(self, *cmd):
         return _run(*(self.prefix() + list(cmd)))
 
-    def cut(self):
-        _run("ip", "link", "set", self.host_if, "down")
+    def cut(self, how="drop"):
+        if how == "down":
+            _run("ip", "link", "set", self.host_if, "down")
+            self.cuts = "down"
+            return
+        self.exec("nft", "add", "table", "inet", "sgpart")
+        self.exec("nft", "add chain inet sgpart in { type filter hook input priority 0; }")
+        self.exec("nft", "add chain inet sgpart out { type filter hook output priority 0; }")
+        self.exec("nft", "add rule inet sgpart in iifname eth0 drop")
+        self.exec("nft", "add rule inet sgpart out oifname eth0 drop")
+        self.cuts = "drop"
 
     def heal(self):
-        _run("ip", "link", "set", self.host_if, "up")
+        if getattr(self, "cuts", None) == "down":
+            _run("ip", "link", "set", self.host_if, "up")
+        elif getattr(self, "cuts", None) == "drop":
+            self.exec("nft", "delete", "table", "inet", "sgpart")
+        self.cuts = None
 
     def cleanup(self):
         if self.created:
+            # what we started in there and left running (epmd): by pid
+            r = _run("ip", "netns", "pids", self.name, check=False)
+            for pid in r.stdout.split():
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
             _run("ip", "link", "del", self.host_if, check=False)
             # processes still inside would keep it: the tests stop theirs first
             _run("ip", "netns", "del", self.name, check=False)
