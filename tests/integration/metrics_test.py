@@ -12,13 +12,16 @@
 """
 import asyncio
 import json
+import os
+import re
 import socket
 import threading
 
 import websockets
+import yaml
 
 from harness import CheckedGateway as Gateway
-from harness import Runner, metric, recv_json, validation, wait_for
+from harness import SOURCE_DIR, Runner, metric, recv_json, validation
 
 t = Runner()
 BIG = "m" * 4000
@@ -103,6 +106,26 @@ def commit_time_apart_from_apply_time():
         assert "# TYPE statusgate_store_up gauge" in text
         assert metric(gw, "statusgate_store_up") == 1
         assert metric(gw, "statusgate_writer_queue_bytes") == 0
+
+
+@t.test
+def the_alert_rules_name_metrics_that_exist():
+    """deploy/prometheus/alerts.yaml (parsed by deploy_test too) may only use
+    metrics that /metrics really has."""
+    with open(os.path.join(SOURCE_DIR, "deploy", "prometheus", "alerts.yaml")) as f:
+        rules = yaml.safe_load(f)["groups"][0]["rules"]
+    with Gateway("--amqp", "amqp://guest:guest@127.0.0.1:1/") as gw:
+        st, text = gw.http("GET", "/metrics")
+        assert st == 200
+    have = set(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
+    names = {n for n, _ in have}
+    hists = {n for n, kind in have if kind == "histogram"}
+    for r in rules:
+        for m in re.findall(r"\b(statusgate_[a-z_]+)", r["expr"]):
+            base = re.sub(r"_(bucket|sum|count)$", "", m)
+            assert m in names or (base in hists and base != m), \
+                "%s: %s is not on /metrics" % (r["alert"], m)
+    assert len(rules) >= 10
 
 
 if __name__ == "__main__":
