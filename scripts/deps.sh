@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what statusgate needs on Debian 12: build tools and libraries, and
-# with --test also RabbitMQ, the Python and Node test clients and Chromium.
+# with --test also RabbitMQ, the Python and Node test clients, Chromium, and
+# the tools of the fault tests (loop devices and ext4, chattr, network
+# namespaces and nftables).
 # (podman for the image test comes with scripts/image.sh, which the test runs.)
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev librabbitmq-dev libjansson-dev libsqlite3-dev libssl-dev curl ca-certificates"
-TEST_PKGS="openssl rabbitmq-server amqp-tools python3 python3-websockets python3-pika python3-yaml chromium sqlite3 procps nginx"
+TEST_PKGS="openssl rabbitmq-server amqp-tools python3 python3-websockets python3-pika python3-yaml chromium sqlite3 procps nginx e2fsprogs mount iproute2 nftables"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
