@@ -64,6 +64,8 @@ const struct gw_opt gw_serve_opts[] = {
 	  "unacknowledged deliveries in flight", 1, 65535 },
 	{ "amqp-heartbeat", GW_OPT_INT, OPT(amqp_heartbeat), "10", "SECONDS",
 	  "AMQP heartbeat interval (0: off)", 0, 600 },
+	{ "amqp-max-attempts", GW_OPT_INT, OPT(amqp_max_attempts), "5", "N",
+	  "deliveries of a message the store keeps refusing before it is dead-lettered", 1, 1000 },
 	{ "max-connections", GW_OPT_INT, OPT(max_connections), "10000", "N",
 	  "WebSocket and SSE connections in total", 1, 1000000 },
 	{ "max-connections-per-ip", GW_OPT_INT, OPT(max_connections_per_ip), "1000", "N",
@@ -100,6 +102,9 @@ const struct gw_opt gw_serve_opts[] = {
 	  0, 100L * 365 * 86400 },
 	{ "amqp-queue-type", GW_OPT_STR, OPT(amqp_queue_type), "classic", "TYPE",
 	  "classic, or quorum for a clustered RabbitMQ (ingest and dead-letter queues)", 0, 0 },
+	{ "writer-queue", GW_OPT_INT, OPT(writer_queue), "67108864", "BYTES",
+	  "publish bytes queued for the store at most; beyond it HTTP gets 503, AMQP "
+	  "deliveries wait unacknowledged", 65536, 17179869184 },
 	{ NULL, 0, 0, NULL, NULL, NULL, 0, 0 },
 };
 

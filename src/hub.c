@@ -256,7 +256,10 @@ int hub_not_ready(struct hub *h, char *reason, size_t len)
 		return 1;
 	}
 	if (!writer_ready(h->writer)) {
-		snprintf(reason, len, "the store does not accept commits");
+		char why[200];
+
+		writer_why(h->writer, why, sizeof(why));
+		snprintf(reason, len, "the store does not accept commits: %s", why);
 		return 1;
 	}
 	if (h->broker_connected && !h->broker_connected(h->broker_arg, reason, len))
@@ -488,7 +491,9 @@ static int queue_latest(struct gw_session *s, struct reg_sub *sub, struct gw_buf
 
 static void lagging(struct gw_session *s)
 {
-	GW_INC(drops);
+	/* every frame it will not get: the queued ones and the one that did
+	 * not fit (later ones are counted by hub_send) */
+	GW_ADD(drops, s->q.len + 1);
 	GW_INC(lagging_closes);
 	GW_WARN_RL("%s: %s is not reading (%u frames queued); closing it with 1013",
 		__func__, s->ip, s->q.len);
@@ -512,6 +517,8 @@ int hub_send(struct gw_session *s, struct gw_buf *b, int kind)
 		 * sends commands but does not read the answers */
 		if (kind != HUB_REPLAY && !s->close_code && !s->output_closed)
 			lagging(s);
+		else if (kind == HUB_LIVE)
+			GW_INC(drops);   /* for a connection already closing */
 		return -1;
 	}
 	if (kind == HUB_REPLAY)
@@ -594,6 +601,9 @@ int hub_writeable(struct gw_session *s)
 	 * next WRITEABLE: one lws_write per callback */
 	n = lws_write(s->wsi, gw_buf_data(b), b->len,
 		      s->kind == GW_SESS_SSE ? LWS_WRITE_HTTP : LWS_WRITE_TEXT);
+	if (n >= 0 && b->t_in_ns)   /* a live event: publish-to-send, per frame written */
+		metrics_observe(&gw_metrics.publish_to_send_seconds,
+				metrics_now_ns() - b->t_in_ns);
 	gw_buf_unref(b);
 	if (n < 0)
 		return -1;
@@ -707,11 +717,8 @@ static size_t finish_job(struct hub *h, struct gw_job *j)
 {
 	size_t n = 0;
 
-	if (h && j->result == 0) {
-		n = fanout(h, j);
-		metrics_observe(&gw_metrics.publish_to_send_seconds,
-				metrics_now_ns() - j->t_in_ns);
-	}
+	if (h && j->result == 0)
+		n = fanout(h, j);   /* publish-to-send is observed as each frame is written */
 	if (j->done)
 		j->done(j, j->done_arg);
 	writer_job_free(j);

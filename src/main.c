@@ -116,6 +116,7 @@ static int serve(int argc, char **argv)
 	wcfg.db_path = cfg.db;
 	wcfg.history = (unsigned)cfg.history;
 	wcfg.batch = (unsigned)cfg.batch;
+	wcfg.queue_bytes = (size_t)cfg.writer_queue;
 	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
 	/* --retention 0 keeps everything; --retention-final only shortens it */
 	wcfg.retention_ms = (int64_t)cfg.retention * 1000;

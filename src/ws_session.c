@@ -289,8 +289,25 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 	}
 	job->done = legacy_done;
 	job->done_arg = p->inflight;
+	job->bytes = len;
 	p->inflight->n++;
-	writer_submit(hub_writer(h), job);
+	if (writer_submit(hub_writer(h), job)) {
+		/* the writer's queue is full: this publisher sends faster than the
+		 * store commits. The legacy protocol has no answer to a publish, so
+		 * say it and close with 1013 (try again later) rather than drop
+		 * its frames silently. */
+		p->inflight->n--;
+		writer_job_free(job);
+		GW_INC(publishes[GW_SRC_WS][GW_OUT_FAILED]);
+		GW_INC(writer_queue_full);
+		GW_WARN_RL("%s: %s publishes to %s faster than the store commits (write queue full); "
+			   "closing it with 1013", __func__, p->s.ip, p->key);
+		json_t *e = json_pack("{s:s, s:s}", "error", "too_many", "detail",
+				      "the store's write queue is full; try again later");
+		if (e)
+			send_json(p, e);
+		hub_close_soon(&p->s, 1013, "write queue full");
+	}
 }
 
 /* ---- /ws commands ---- */
