@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: the request parsers of reqparse.c, each fed the same
  * input as one NUL-terminated string (lws hands headers and the URI over
- * that way): the legacy socket's and the status page's key paths, the read
+ * that way): the legacy socket's, the event stream's and the status page's
+ * key paths, the read
  * API's routes, the static-file path guard, the Cookie and Authorization
  * headers, and the numeric query values (since=, limit=).
  *
@@ -37,10 +38,12 @@ static int is_key_path(const char *path, const char *prefix, const char *key)
 
 static void key_paths(const char *s)
 {
-	static const char *const prefixes[] = { "/ws/submissions/", "/submissions/" };
+	static const char *const prefixes[] = {
+		"/ws/submissions/", "/submissions/", "/sse/submissions/"
+	};
 	char key[GW_KEY_MAX + 1];
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		if (reqparse_key_path(s, prefixes[i], key))
 			continue;
 		FUZZ_CHECK(key_ok(key));
