@@ -557,9 +557,12 @@ def main():
                 instances=instances, command=a.command, load0=loadavg())
     t0 = time.time()
     rows = []
-    if a.from_raw:
+    if a.from_raw:     # a finished run's lines; its last line is its meta
         with open(a.from_raw) as f:
             rows = [json.loads(x) for x in f if x.strip()]
+        for r in rows:
+            meta.update(r.get("meta", {}))
+        rows = [r for r in rows if "meta" not in r]
     else:
         work = tempfile.mkdtemp(prefix="bench-scaleout-")
         broker = rabbit.Broker()   # its own temp dir, readable by the rabbitmq user
@@ -587,8 +590,12 @@ def main():
         finally:
             broker.cleanup()
             shutil.rmtree(work, ignore_errors=True)
-    meta.update(load1=loadavg(), took="the run took %d minutes" % round((time.time() - t0) / 60),
-                idle=statistics.median(r.get("broker_idle_cores", 0) for r in rows) if rows else 0)
+    if not a.from_raw:
+        meta.update(load1=loadavg(), took="the run took %d minutes" % round((time.time() - t0) / 60),
+                    idle=statistics.median(r.get("broker_idle_cores", 0) for r in rows) if rows else 0)
+        if a.raw:
+            with open(a.raw, "a") as f:
+                f.write(json.dumps({"meta": meta}) + "\n")
     summary = summarise(rows)
     text = report(summary, meta)
     print(text)
