@@ -38,6 +38,9 @@ Scenarios (receivers are totals over the K instances):
           30 s pings), then 10 events at 1 event/s: memory per connection,
           CPU per connect, CPU of idle connections (wsload holds them all:
           the fd limit here is 20,000)
+  drain   10,000 receivers connected and subscribed, then SIGTERM to every
+          gateway at once: the seconds until each has closed its sockets
+          (1001), committed and exited
 
 Prints the medians and, unless --no-docs, rewrites the text between
 <!-- scaleout:begin --> and <!-- scaleout:end --> in docs/SCALING.md.
@@ -76,6 +79,7 @@ SCENARIOS = {
     "fanout": (1000, False, 400, 64, 0, "1,000 receivers, 400 events, full speed"),
     "rate": (1000, False, 200, 0, 20, "1,000 receivers, 20 events/s"),
     "conn": (10000, False, 10, 0, 1, "10,000 receivers held idle 65 s, then 1 event/s"),
+    "drain": (10000, False, 0, 0, 0, "10,000 receivers, then SIGTERM to every gateway"),
 }
 MAX_CONN = 20000
 
@@ -206,6 +210,59 @@ def vm_kb(pid, key):
             if line.startswith(key):
                 return int(line.split()[1])
     return 0
+
+
+def run_drain(a, broker, k, scenario, rep, work):
+    """scenario drain: see the module's doc"""
+    total = SCENARIOS[scenario][0]
+    names = ["gw%d" % (i + 1) for i in range(3)]
+    delete_queues(broker, names)
+    d = tempfile.mkdtemp(prefix="run-", dir=work)
+    gws = [Gw(a.bin, broker, names[i], d) for i in range(k)]
+    load = None
+    try:
+        for g in gws:
+            g.wait_ready()
+        share = [total // k + (1 if i < total % k else 0) for i in range(k)]
+        # wsload connects, subscribes, gets its warm-up message and holds
+        load = subprocess.Popen(
+            [a.wsload, "run", "--ports", ",".join(str(g.port) for g in gws),
+             "--amqp", str(broker.port), "--mux", "--sub-path", "/ws", "--label", scenario,
+             "--receivers", str(total), "--events", "1", "--hold", "900",
+             "--connect-timeout", "900"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0, deadline = time.time(), time.time() + 900
+        while True:
+            counts = [metrics(g.port).get("statusgate_subscriptions", 0) for g in gws]
+            if counts == share:
+                break
+            if time.time() > deadline or load.poll() is not None:
+                raise RuntimeError("receivers did not all subscribe: %r of %r" % (counts, share))
+            time.sleep(0.5)
+        connect_s = time.time() - t0
+        time.sleep(2)
+        for g in gws:
+            g.proc.send_signal(signal.SIGTERM)
+        t_term = time.time()
+        servers = []
+        for g, n in zip(gws, share):
+            try:
+                rc = g.proc.wait(300)
+            except subprocess.TimeoutExpired:
+                rc = None
+            servers.append({"instance": g.name, "connections": n, "stop_s": time.time() - t_term,
+                            "exit": rc})
+            if rc != 0:
+                log("%s: exit %s after SIGTERM:\n%s" % (g.name, rc, g.logs()))
+        return {"scenario": scenario, "instances": k, "rep": rep, "events": 0,
+                "connect_s": connect_s, "servers": servers}
+    finally:
+        if load and load.poll() is None:
+            load.terminate()
+            load.wait()
+        for g in gws:
+            g.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def run_backlog(a, broker, k, _scenario, rep, work):
@@ -355,11 +412,26 @@ def derive_backlog(row):
     }
 
 
+def derive_drain(row):
+    keys = ("deliveries_per_s", "p50", "p99", "events_per_s", "us_per_event",
+            "writer_us_per_event", "main_us_per_event", "ns_per_delivery", "rss0_mb",
+            "rss_warm_mb", "hwm_mb", "kb_per_conn_idle", "kb_per_conn_busy", "batch",
+            "connect_us_per_conn", "idle_cores", "broker_us_per_event", "broker_us_per_routed",
+            "broker_publish_us_per_event", "broker_rss_mb", "broker_cores", "gw_cores",
+            "client_cores")
+    out = dict.fromkeys(keys)
+    out.update(lost=sum(1 for s in row["servers"] if s["exit"] != 0),
+               stop_s=max(s["stop_s"] for s in row["servers"]))
+    return out
+
+
 def derive(row):
     """per-run figures computed from one wsload row; the broker's CPU per
     event is net of its idle background (row["broker_idle_cores"])"""
     if row["scenario"] == "backlog":
         return derive_backlog(row)
+    if row["scenario"] == "drain":
+        return derive_drain(row)
     k = row["instances"]
     ev = row["events"]
     srv = row["servers"]
@@ -430,8 +502,9 @@ def report(summary, meta):
         "while idle, %(idle).3f cores, is subtracted from its CPU per event." % meta)
     add("")
     add("Command: `%s`" % meta["command"])
-    rows = [(sc, k, summary[(sc, k)]) for sc in SCENARIOS for k in meta["instances"]
-            if (sc, k) in summary]
+    every = [(sc, k, summary[(sc, k)]) for sc in SCENARIOS for k in meta["instances"]
+             if (sc, k) in summary]
+    rows = [r for r in every if r[0] != "drain"]
 
     def name(sc):
         return "%s: %s" % (sc, SCENARIOS[sc][5])
@@ -474,28 +547,33 @@ def report(summary, meta):
     add("**Connections and memory** (VmRSS of each gateway before the receivers connect, once "
         "all are subscribed, and VmHWM at the end; per connection: the growth divided by the "
         "instance's connections; connect CPU: from the first connect to the end of the warm-up, "
-        "per connection; idle CPU: over the 65 s hold, per instance)")
+        "per connection; idle CPU: over the 65 s hold, per instance; stop: from SIGTERM to "
+        "every instance's exit, all of them stopped at once)")
     add("")
     add("| scenario | instances | connections per instance | gateway RSS per instance (MB): "
         "before / subscribed / peak | kB per connection: subscribed / peak "
-        "| connect CPU per connection (us) | idle CPU per instance (cores) "
+        "| connect CPU per connection (us) | idle CPU per instance (cores) | stop (s) "
         "| broker RSS at the end (MB) |")
-    add("|---|---:|---:|---|---|---:|---:|---:|")
-    for sc, k, s in rows:
+    add("|---|---:|---:|---|---|---:|---:|---:|---:|")
+    for sc, k, s in every:
         many = per_inst(sc, k) >= 100
         conn = "%s / %s" % (fmt(s["kb_per_conn_idle"], 1), fmt(s["kb_per_conn_busy"], 1)) \
             if many else "- (too few)"
-        add("| %s | %d | %s | %s / %s / %s | %s | %s | %s | %s |" % (
+        if sc == "drain":
+            conn = "-"
+        add("| %s | %d | %s | %s / %s / %s | %s | %s | %s | %s | %s |" % (
             name(sc), k, fmt(per_inst(sc, k)), fmt(s["rss0_mb"], 1), fmt(s["rss_warm_mb"], 1),
             fmt(s["hwm_mb"], 1), conn, fmt(s["connect_us_per_conn"]) if many else "-",
-            fmt(s["idle_cores"], 3), fmt(s["broker_rss_mb"])))
+            fmt(s["idle_cores"], 3), fmt(s.get("stop_s"), 1) +
+            ("" if not s["lost_total"] else " (%d exits not 0)" % s["lost_total"]),
+            fmt(s["broker_rss_mb"])))
     ratios = []
 
     def r(three, one, key):
         return "%.2f" % (three[key] / one[key]) if three[key] and one[key] else "-"
     for sc in SCENARIOS:
         one, three = summary.get((sc, 1)), summary.get((sc, 3))
-        if one and three:
+        if one and three and sc != "drain":
             ratios.append("%s: deliveries/s %s, events/s %s, gateway CPU per event and instance "
                           "%s, broker CPU per event %s" % (
                               sc, r(three, one, "deliveries_per_s"), r(three, one, "events_per_s"),
@@ -566,8 +644,10 @@ def main():
     else:
         work = tempfile.mkdtemp(prefix="bench-scaleout-")
         broker = rabbit.Broker()   # its own temp dir, readable by the rabbitmq user
-        broker.start()
+        # SIGTERM unwinds like an exception, so the broker and gateways go too
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
         try:
+            broker.start()
             a.broker_idle = broker_idle_cores(broker)
             log("broker idle: %.3f cores" % a.broker_idle)
             for rep in range(a.reps):
@@ -575,18 +655,18 @@ def main():
                 for k in (instances if rep % 2 == 0 else instances[::-1]):
                     for sc in scenarios:
                         log("rep %d, %d instance(s), %s" % (rep + 1, k, sc))
-                        row = (run_backlog if sc == "backlog" else run_one)(a, broker, k, sc,
-                                                                            rep, work)
+                        run = {"backlog": run_backlog, "drain": run_drain}.get(sc, run_one)
+                        row = run(a, broker, k, sc, rep, work)
                         rows.append(row)
                         if a.raw:
                             with open(a.raw, "a") as f:
                                 f.write(json.dumps(row) + "\n")
                         d = derive(row)
                         log("  %s deliveries/s, %s events/s, p50 %s ms, %s us/event/instance, "
-                            "%s kB/conn subscribed, broker %s us/event, lost %d" % (
+                            "%s kB/conn subscribed, broker %s us/event, stop %s s, lost %d" % (
                                 fmt(d["deliveries_per_s"]), fmt(d["events_per_s"]), fmt(d["p50"], 1),
                                 fmt(d["us_per_event"], 1), fmt(d["kb_per_conn_idle"], 1),
-                                fmt(d["broker_us_per_event"], 1), d["lost"]))
+                                fmt(d["broker_us_per_event"], 1), fmt(d.get("stop_s"), 1), d["lost"]))
         finally:
             broker.cleanup()
             shutil.rmtree(work, ignore_errors=True)

@@ -6,7 +6,7 @@
 #   bench/scaleout.sh                 build, run, print the medians and rewrite
 #                                     the measured block of docs/SCALING.md
 #   REPS=1 bench/scaleout.sh          fewer repetitions (default 3)
-#   SCENARIOS=ingest,conn bench/scaleout.sh   only some (backlog ingest fanout rate conn)
+#   SCENARIOS=ingest,conn bench/scaleout.sh   only some (backlog ingest fanout rate conn drain)
 #   INSTANCES=1,2,3 bench/scaleout.sh instance counts (default 1,3)
 #   SRC=worktree bench/scaleout.sh    build the working tree instead of git HEAD
 #   NO_DOCS=1 bench/scaleout.sh       do not touch docs/SCALING.md
@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REPS=${REPS:-3}
-SCENARIOS=${SCENARIOS:-backlog,ingest,fanout,rate,conn}
+SCENARIOS=${SCENARIOS:-backlog,ingest,fanout,rate,conn,drain}
 INSTANCES=${INSTANCES:-1,3}
 SRC=${SRC:-head}
 WORK=$(mktemp -d /tmp/bench-scaleout.XXXXXX)
