@@ -208,7 +208,9 @@ void hub_tick(struct hub *h)
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
 			continue;
 		}
-		if (s->output_closed || s->close_code)
+		/* an event stream's reader never sends anything (it cannot
+		 * answer a ping): its liveness is the heartbeat's write */
+		if (s->output_closed || s->close_code || s->kind == GW_SESS_SSE)
 			continue;
 		if (mono - s->seen >= 2 * ping) {
 			GW_DBG("%s: %s said nothing for %llds, not even to a ping; dropping it",

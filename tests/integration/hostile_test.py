@@ -121,6 +121,30 @@ async def a_silent_peer_is_pinged_then_dropped_and_one_that_answers_stays():
 
 
 @t.test
+def an_event_stream_is_not_dropped_as_a_silent_websocket():
+    # an EventSource reader never sends anything and cannot answer a ping:
+    # the WebSocket idle drop must leave event streams alone
+    import socket
+    with Gateway("--ping-interval", "1", "--sse-heartbeat", "1") as gw:
+        s = socket.create_connection(("127.0.0.1", gw.port))
+        try:
+            s.sendall(b"GET /sse/submissions/x HTTP/1.1\r\nHost: x\r\n"
+                      b"Accept: text/event-stream\r\n\r\n")
+            s.settimeout(1)
+            t0, got = time.time(), b""
+            while time.time() - t0 < 5:        # far past twice --ping-interval
+                try:
+                    d = s.recv(4096)
+                except socket.timeout:
+                    continue
+                assert d, "the stream was dropped after %.1f s" % (time.time() - t0)
+                got += d
+            assert b"text/event-stream" in got and b": " in got, got[:200]   # heartbeats came
+        finally:
+            s.close()
+
+
+@t.test
 async def ten_thousand_connections_opened_and_dropped():
     N = int(os.environ.get("GW_CHURN", "10000"))
     raise_nofile(N + 500)
