@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what statusgate needs on Debian 12: build tools and libraries, and
-# with --test also RabbitMQ, the Python and Node test clients, Chromium and
-# clang with libFuzzer.
+# with --test also RabbitMQ, the Python and Node test clients, Chromium,
+# clang with libFuzzer, and the tools of the fault tests (loop devices and
+# ext4, chattr, network namespaces and nftables).
 # (podman for the image test comes with scripts/image.sh, which the test runs.)
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
@@ -9,8 +10,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev librabbitmq-dev libjansson-dev libsqlite3-dev libssl-dev curl ca-certificates"
 # clang + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for
-# scripts/fuzz.sh (clang only recommends the runtime library)
-TEST_PKGS="openssl rabbitmq-server amqp-tools python3 python3-websockets python3-pika python3-yaml chromium sqlite3 procps nginx clang libclang-rt-14-dev"
+# scripts/fuzz.sh (clang only recommends the runtime library); e2fsprogs,
+# mount, iproute2, nftables: the fault tests (loop devices and ext4, chattr,
+# network namespaces and packet drops)
+TEST_PKGS="openssl rabbitmq-server amqp-tools python3 python3-websockets python3-pika python3-yaml chromium sqlite3 procps nginx clang libclang-rt-14-dev e2fsprogs mount iproute2 nftables"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"

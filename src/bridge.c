@@ -18,10 +18,23 @@
  * commit. AMQP jobs reach the writer only from this thread, in delivery
  * order, and the writer reports them in commit order (FIFO batches), so the
  * reports arrive in increasing tag order; a run of OK reports becomes one
- * basic.ack with multiple=1. Delivery tags belong to one connection: the job
- * cookie carries a 16-bit connection generation above a 48-bit tag, and
- * reports for an earlier connection are dropped (the broker redelivers those
- * messages; the message_id dedup makes the replay harmless).
+ * basic.ack with multiple=1. The bookkeeping is ackq.c's: each job's report
+ * slot is reserved before the job goes to the writer, so no report can be
+ * dropped (a later multiple-ack would cover it: a requeue would become an
+ * ack, and the message would be lost), and a publish the store keeps
+ * refusing on its own is dead-lettered at its --amqp-max-attempts-th
+ * failure instead of cycling forever. Delivery tags belong to one
+ * connection: the job cookie carries a 16-bit connection generation above a
+ * 48-bit tag, and reports for an earlier connection are dropped (the broker
+ * redelivers those messages; the message_id dedup makes the replay harmless,
+ * and without an id they are applied again: counted in /metrics).
+ *
+ * Back-pressure: a delivery goes to the writer only while the store accepts
+ * commits and the writer's queue has room (--writer-queue). Else it is held
+ * here, unacknowledged, with every later one, and the thread stops reading
+ * the socket (it still reads at each heartbeat tick, so heartbeats flow)
+ * until the held deliveries could be handed over; the broker sends at most
+ * --amqp-prefetch unacknowledged deliveries, which bounds what is held.
  *
  * On a channel or connection error everything is torn down, /readyz reports
  * the reason, and the thread reconnects with exponential back-off (100 ms
@@ -59,6 +72,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ackq.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -68,19 +82,14 @@
 #define CH_INGEST 1
 #define CH_RPC 2
 #define RPC_PREFETCH 64          /* RPC requests being answered at once */
-#define TAG_BITS 48
-#define TAG_MASK ((UINT64_C(1) << TAG_BITS) - 1)
-#define GEN_MASK 0xffffu
+#define TAG_BITS ACKQ_TAG_BITS
+#define TAG_MASK ACKQ_TAG_MASK
+#define GEN_MASK ACKQ_GEN_MASK
+#define HELD_RETRY_MS 20         /* retry held deliveries this often */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define RPC_MAX 4096             /* largest RPC request body */
 #define FRAME_MAX 131072
-
-/* one commit report from the writer */
-struct ack_rec {
-	uint64_t cookie;         /* gen << 48 | delivery tag */
-	int ack;                 /* enum gw_ack */
-};
 
 /* an RPC answer waiting to be published by the broker thread */
 struct rpc_out {
@@ -106,10 +115,10 @@ struct bridge {
 	atomic_int stop;         /* bridge_stop: flush, close, exit */
 	atomic_int quiesced;     /* bridge_quiesce: submit nothing more */
 
+	struct ackq *aq;         /* commit reports (the writer) -> acks (this thread) */
+
 	/* b->lock guards this block; held only to append or swap */
 	pthread_mutex_t lock;
-	struct ack_rec *acks;    /* reports queued by the writer */
-	size_t nacks, capacks;
 	struct rpc_out *out_head, **out_tail;
 	int connected;
 	char reason[256];
@@ -120,8 +129,9 @@ struct bridge {
 	pthread_mutex_t submit_lock;
 
 	/* broker thread only */
-	struct ack_rec *spare;   /* the other ack buffer (swapped with acks) */
-	size_t capspare;
+	struct gw_job *held, **held_tail; /* deliveries waiting for the writer, in order */
+	size_t nheld;
+	int paused;              /* held because the writer's queue was full */
 	amqp_connection_state_t conn;
 	unsigned gen;            /* connection generation (16 bits used) */
 	char *urls;              /* writable copy of --amqp, parsed into targets */
@@ -182,36 +192,14 @@ int bridge_connected(struct bridge *b, char *reason, size_t len)
 	return c;
 }
 
-/* writer thread, after a commit (a job's committed callback): queue the
- * report and wake the broker thread when the queue was empty (one write per
- * batch, not per job) */
+/* writer thread, after a commit (a job's committed callback): the report
+ * fills the slot reserved for it (it cannot fail), and the broker thread is
+ * woken when it is the first since its last flush (one write per batch) */
 static void bridge_committed(struct gw_job *job, void *arg)
 {
 	struct bridge *b = arg;
-	uint64_t cookie = job->cookie;
-	int ack = writer_ack_of(job);
-	int wake = 0;
 
-	pthread_mutex_lock(&b->lock);
-	if (b->nacks == b->capacks) {
-		size_t cap = b->capacks ? b->capacks * 2 : 1024;
-		struct ack_rec *a = realloc(b->acks, cap * sizeof(*a));
-		if (!a) {
-			pthread_mutex_unlock(&b->lock);
-			/* the delivery stays unacked and is redelivered after the
-			 * next reconnect; dedup by message_id keeps that harmless */
-			GW_ERR("%s: out of memory; delivery %llu left unacknowledged", __func__,
-			       (unsigned long long)(cookie & TAG_MASK));
-			return;
-		}
-		b->acks = a;
-		b->capacks = cap;
-	}
-	b->acks[b->nacks].cookie = cookie;
-	b->acks[b->nacks].ack = ack;
-	wake = b->nacks++ == 0;
-	pthread_mutex_unlock(&b->lock);
-	if (wake)
+	if (ackq_report(b->aq, job->cookie, writer_ack_of(job)))
 		bridge_wake(b);
 }
 
@@ -314,8 +302,25 @@ static int amqp_status_check(struct bridge *b, int status, const char *what)
 
 /* ---- connect and declare ---- */
 
+/* broker thread: drops the held deliveries (never handed to the writer);
+ * unacknowledged, the broker delivers them again */
+static void drop_held(struct bridge *b)
+{
+	ackq_unreserve(b->aq, b->nheld);
+	while (b->held) {
+		struct gw_job *j = b->held;
+		b->held = j->next;
+		writer_job_free(j);
+	}
+	b->held_tail = &b->held;
+	b->nheld = 0;
+	b->paused = 0;
+	GW_SET(amqp_held, 0);
+}
+
 static void teardown(struct bridge *b)
 {
+	drop_held(b);
 	if (b->conn) {
 		amqp_destroy_connection(b->conn);   /* closes the socket */
 		b->conn = NULL;
@@ -449,52 +454,50 @@ static int bridge_connect(struct bridge *b)
 
 /* ---- acknowledgements ---- */
 
+/* broker thread (ackq_flush's send): one ack, nack or reject; an AMQP
+ * status (non-zero: the connection failed) */
+static int send_ack(void *arg, int op, uint64_t tag, unsigned attempts)
+{
+	struct bridge *b = arg;
+
+	if (!b->conn)
+		return AMQP_STATUS_CONNECTION_CLOSED;
+	switch (op) {
+	case ACKQ_ACK:
+		return amqp_basic_ack(b->conn, CH_INGEST, tag, 1);
+	case ACKQ_REJECT:
+		/* valid JSON the store refused as content: dead-letter it */
+		GW_INC(dead_lettered);
+		return amqp_basic_reject(b->conn, CH_INGEST, tag, 0);
+	case ACKQ_DEAD:
+		GW_INC(dead_lettered);
+		GW_WARN("%s: delivery %llu failed in the store %u times; dead-lettered", __func__,
+			(unsigned long long)tag, attempts);
+		return amqp_basic_reject(b->conn, CH_INGEST, tag, 0);
+	case ACKQ_RETRY:
+		GW_INC(amqp_retries);
+		GW_WARN("%s: delivery %llu failed in the store (attempt %u of %ld); requeued",
+			__func__, (unsigned long long)tag, attempts, b->cfg->amqp_max_attempts);
+		return amqp_basic_nack(b->conn, CH_INGEST, tag, 0, 1);
+	default:
+		return amqp_basic_nack(b->conn, CH_INGEST, tag, 0, 1);
+	}
+}
+
 /* broker thread: sends the queued commit reports; a run of OKs becomes one
  * multiple-ack (see the top comment for why that is safe). -1 on a lost
- * connection. When not connected (conn NULL) the reports are dropped. */
+ * connection. When not connected (conn NULL) the reports are dropped: they
+ * belong to an earlier connection, whose deliveries come again. */
 static int flush_acks(struct bridge *b)
 {
-	struct ack_rec *a;
-	size_t n, cap;
-	uint64_t ok_hi = 0;
-	int rc = 0;
+	struct ackq_stats st = { 0 };
+	int rc = ackq_flush(b->aq, b->gen, send_ack, b, &st);
 
-	pthread_mutex_lock(&b->lock);
-	a = b->acks;
-	n = b->nacks;
-	cap = b->capacks;
-	b->acks = b->spare;
-	b->capacks = b->capspare;
-	b->nacks = 0;
-	pthread_mutex_unlock(&b->lock);
-	b->spare = a;
-	b->capspare = cap;
-
-	for (size_t i = 0; i < n && b->conn && !rc; i++) {
-		uint64_t tag = a[i].cookie & TAG_MASK;
-
-		if ((a[i].cookie >> TAG_BITS) != b->gen)
-			continue;   /* a delivery of an earlier connection */
-		if (a[i].ack == GW_ACK_OK) {
-			ok_hi = tag;
-			continue;
-		}
-		if (ok_hi) {
-			rc = amqp_basic_ack(b->conn, CH_INGEST, ok_hi, 1);
-			ok_hi = 0;
-			if (rc)
-				break;
-		}
-		if (a[i].ack == GW_ACK_REJECT) {
-			/* valid JSON the store refused as content: dead-letter it */
-			GW_INC(dead_lettered);
-			rc = amqp_basic_reject(b->conn, CH_INGEST, tag, 0);
-		} else {
-			rc = amqp_basic_nack(b->conn, CH_INGEST, tag, 0, 1);
-		}
-	}
-	if (!rc && ok_hi && b->conn)
-		rc = amqp_basic_ack(b->conn, CH_INGEST, ok_hi, 1);
+	if (st.lost)
+		GW_ADD(amqp_acks_lost, st.lost);
+	if (!rc && st.lost_track)
+		return set_down(b, "ack bookkeeping", "a commit report matched no delivery; "
+				"reconnecting so that the broker redelivers what is unacknowledged");
 	return amqp_status_check(b, rc, "basic.ack");
 }
 
@@ -540,6 +543,40 @@ static int flush_replies(struct bridge *b)
 
 /* ---- deliveries ---- */
 
+/* broker thread: hands the held deliveries to the writer, oldest first, as
+ * long as the store accepts commits and the writer's queue has room; what is
+ * left stays held (and the thread stops reading the socket meanwhile). After
+ * bridge_quiesce nothing is handed over any more: held ones are dropped. */
+static void submit_held(struct bridge *b)
+{
+	pthread_mutex_lock(&b->submit_lock);
+	if (atomic_load(&b->quiesced)) {
+		pthread_mutex_unlock(&b->submit_lock);
+		drop_held(b);
+		return;
+	}
+	while (b->held) {
+		struct gw_job *j = b->held, *next = j->next;
+
+		if (!writer_ready(b->bc.writer))
+			break;
+		if (writer_submit(b->bc.writer, j)) {
+			if (!b->paused)
+				GW_INC(writer_queue_full);   /* consuming pauses */
+			b->paused = 1;
+			break;
+		}
+		b->held = next;
+		b->nheld--;
+	}
+	if (!b->held) {
+		b->held_tail = &b->held;
+		b->paused = 0;
+	}
+	pthread_mutex_unlock(&b->submit_lock);
+	GW_SET(amqp_held, (int64_t)b->nheld);
+}
+
 /* broker thread: one ingest delivery. Invalid -> reject (dead letter);
  * valid -> a writer job, acked after its commit. -1 on a lost connection. */
 static int on_delivery(struct bridge *b, amqp_envelope_t *env)
@@ -578,23 +615,29 @@ static int on_delivery(struct bridge *b, amqp_envelope_t *env)
 		return amqp_status_check(b, amqp_basic_reject(b->conn, CH_INGEST, tag, 0),
 					 "basic.reject");
 	}
+	if (env->redelivered && !pub.id)
+		GW_INC(amqp_redelivered_no_id);
 	job = writer_job_new(GW_SRC_AMQP, ((uint64_t)b->gen << TAG_BITS) | tag);
-	if (!job) {
+	/* the report slot first: a job whose report could be dropped must
+	 * not reach the writer */
+	if (!job || ackq_reserve(b->aq, job->cookie,
+				 ackq_digest(env->routing_key.bytes, env->routing_key.len,
+					     env->message.body.bytes, env->message.body.len))) {
+		GW_ERR("%s: delivery %llu: out of memory; requeued", __func__, (unsigned long long)tag);
+		writer_job_free(job);
 		proto_pub_free(&pub);
 		return amqp_status_check(b, amqp_basic_nack(b->conn, CH_INGEST, tag, 0, 1),
 					 "basic.nack");
 	}
 	job->pub = pub;
-	pthread_mutex_lock(&b->submit_lock);
-	if (atomic_load(&b->quiesced)) {
-		pthread_mutex_unlock(&b->submit_lock);
-		writer_job_free(job);
-		return 0;
-	}
+	job->bytes = env->message.body.len;
 	job->committed = bridge_committed;
 	job->committed_arg = b;
-	writer_submit(b->bc.writer, job);
-	pthread_mutex_unlock(&b->submit_lock);
+	/* in order behind any held ones, then hand over what the writer takes */
+	*b->held_tail = job;
+	b->held_tail = &job->next;
+	b->nheld++;
+	submit_held(b);
 	return 0;
 }
 
@@ -767,20 +810,29 @@ static int serve_connection(struct bridge *b)
 		}
 		if (flush_acks(b) || flush_replies(b))
 			return -1;
+		if (b->held)
+			submit_held(b);
 		now = now_ms();
-		if (amqp_frames_enqueued(b->conn) || amqp_data_in_buffer(b->conn)) {
+		/* while deliveries are held, read nothing more but at the tick
+		 * (heartbeats): the broker's prefetch window then fills and stops */
+		if (!b->held && (amqp_frames_enqueued(b->conn) || amqp_data_in_buffer(b->conn))) {
 			if (consume_one(b))
 				return -1;
 			continue;
 		}
 		pf[0].fd = amqp_get_sockfd(b->conn);
-		pf[0].events = POLLIN;
+		pf[0].events = b->held ? 0 : POLLIN;
 		pf[1].fd = b->efd;
 		pf[1].events = POLLIN;
 		pf[0].revents = pf[1].revents = 0;
-		if (now < next_tick &&
-		    poll(pf, 2, (int)(next_tick - now)) < 0 && errno != EINTR)
-			return set_down(b, "poll", strerror(errno));
+		if (now < next_tick) {
+			uint64_t wait = next_tick - now;
+
+			if (b->held && wait > HELD_RETRY_MS)
+				wait = HELD_RETRY_MS;   /* the writer wakes no one when it has room */
+			if (poll(pf, 2, (int)wait) < 0 && errno != EINTR)
+				return set_down(b, "poll", strerror(errno));
+		}
 		if (pf[1].revents)
 			drain_eventfd(b);
 		now = now_ms();
@@ -876,8 +928,7 @@ static void bridge_free(struct bridge *b)
 	}
 	if (b->efd >= 0)
 		close(b->efd);
-	free(b->acks);
-	free(b->spare);
+	ackq_free(b->aq);
 	free(b->queue);
 	free(b->targets);
 	free(b->urls);
@@ -944,12 +995,14 @@ int bridge_start(const struct bridge_cfg *bc, struct bridge **out)
 	b->cfg = c;
 	b->efd = -1;
 	b->out_tail = &b->out_head;
+	b->held_tail = &b->held;
 	b->ctag = amqp_empty_bytes;
 	b->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->submit_lock, NULL);
 
-	if (parse_targets(b, c->amqp))
+	b->aq = ackq_new((unsigned)c->amqp_max_attempts, NULL);
+	if (!b->aq || parse_targets(b, c->amqp))
 		goto init_fail;
 	b->ci = b->targets[0].ci;
 	if (c->instance && *c->instance) {

@@ -15,6 +15,7 @@ struct gw_buf *gw_buf_new(const void *data, size_t len)
 		return NULL;
 	b->refs = 1;
 	b->len = len;
+	b->t_in_ns = 0;
 	if (len)
 		memcpy(b->mem + GW_PRE, data, len);
 	b->mem[GW_PRE + len] = '\0';

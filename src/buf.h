@@ -14,12 +14,16 @@
 #define GW_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define GW_PRE 32
 
 struct gw_buf {
 	unsigned refs;
 	size_t len;              /* payload bytes, not counting GW_PRE or NUL */
+	uint64_t t_in_ns;        /* a live event's publish arrival (metrics_now_ns),
+				  * for publish-to-send when a frame of it is
+				  * written; 0 for anything else */
 	unsigned char mem[];     /* GW_PRE spare bytes, payload, NUL */
 };
 

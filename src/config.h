@@ -66,6 +66,7 @@ struct gw_config {
 	char *instance;          /* suffix for a per-instance ingest queue */
 	long amqp_prefetch;
 	long amqp_heartbeat;
+	long amqp_max_attempts;  /* deliveries of a failing publish before dead-lettering */
 	long max_connections;
 	long max_connections_per_ip;
 	long max_subscriptions;
@@ -73,12 +74,16 @@ struct gw_config {
 	long max_publish;
 	long send_queue;
 	long send_queue_bytes;
+	long ping_interval;
+	long sse_heartbeat;      /* seconds between comments on an idle SSE stream */
+	long send_buffer;        /* SO_SNDBUF of browser sockets; 0: the kernel's */
 	long history;
 	long dedup_window;
 	long batch;
 	long retention;          /* seconds; 0: keep submissions forever */
 	long retention_final;    /* seconds, for Completed/Error ones; 0: as retention */
 	char *amqp_queue_type;   /* classic or quorum */
+	long writer_queue;       /* bytes of publishes queued for the writer at most */
 };
 
 extern const struct gw_opt gw_serve_opts[];

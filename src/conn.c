@@ -75,6 +75,7 @@ const char *conn_status_error(int status)
 	case 401: return "unauthorized";
 	case 403: return "forbidden";
 	case 404: return "not_found";
+	case 405: return "method_not_allowed";
 	case 429: return "too_many";
 	case 503: return "unavailable";
 	default: return "refused";
@@ -91,7 +92,8 @@ int conn_refuse(struct lws *wsi, int status, const char *error, const char *deta
 	json_t *o = json_pack("{s:s, s:s}", "error", error, "detail", detail);
 	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	const char *phrase = status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" :
-			     status == 404 ? "Not Found" : status == 429 ? "Too Many Requests" :
+			     status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed" :
+			     status == 429 ? "Too Many Requests" :
 			     status == 503 ? "Service Unavailable" : "Bad Request";
 	int n, r = -1;
 

@@ -244,6 +244,10 @@ static void publish_done(struct gw_job *job, void *arg)
 			json_object_set_new(o, "seq", json_integer((json_int_t)job->seq));
 		}
 		reply_json(pend->wsi, h, 200, o);
+	} else if (job->result == GW_EINTERNAL && job->alone) {
+		/* the store refused this publish alone: sending it again will
+		 * not help, unlike a 503 */
+		reply_error(pend->wsi, h, 500, "internal", job->err);
 	} else if (job->result == GW_EINTERNAL) {
 		reply_error(pend->wsi, h, 503, "unavailable", job->err);
 	} else {
@@ -273,6 +277,7 @@ static int publish(struct hub *hub, struct lws *wsi, struct http_pss *h)
 		free(pend);
 		return reply_error(wsi, h, 500, "internal", "out of memory");
 	}
+	job->bytes = h->blen;
 	r = proto_decode_publish((const char *)h->body, h->blen, (size_t)hub_cfg(hub)->max_publish,
 				 NULL, &job->pub, err, sizeof(err));
 	body_drop(h);
@@ -281,11 +286,19 @@ static int publish(struct hub *hub, struct lws *wsi, struct http_pss *h)
 		free(pend);
 		return refuse_publish(wsi, h, proto_http_status(r), proto_err_name(r), err);
 	}
-	pend->wsi = wsi;
-	h->pending = pend;
 	job->done = publish_done;
 	job->done_arg = pend;
-	writer_submit(hub_writer(hub), job);
+	if (writer_submit(hub_writer(hub), job)) {
+		/* the writer's queue is full (--writer-queue): try again later */
+		writer_job_free(job);
+		free(pend);
+		GW_INC(publishes[GW_SRC_HTTP][GW_OUT_FAILED]);
+		GW_INC(writer_queue_full);
+		return reply_error(wsi, h, 503, "unavailable",
+				   "the store's write queue is full (--writer-queue); try again");
+	}
+	pend->wsi = wsi;
+	h->pending = pend;
 	return 0;
 }
 

@@ -2,12 +2,22 @@
  * The service core (see hub.h), service thread only unless a function says
  * otherwise.
  *
- * Sending: each session has a bounded ring of references to shared payload
- * buffers (buf.h). Fan-out appends a reference per member and asks for
- * WRITEABLE; each WRITEABLE makes exactly one lws_write() of the oldest
- * buffer. A member whose ring is full is not waited for: its queue is
- * dropped, it is told it lags (on /ws) and it is closed with 1013, so one
- * slow browser never delays the rest of its group.
+ * Sending: each session has a ring of references to shared payload buffers
+ * (sendq.h). Fan-out appends a reference per member and asks for WRITEABLE;
+ * each WRITEABLE makes exactly one lws_write() of the oldest buffer, as a
+ * WebSocket text message or, for SSE, as HTTP body bytes. Every event is
+ * serialised once per format (the writer makes the /ws and legacy frames;
+ * fan-out makes the SSE form once, for the first SSE member), and every
+ * member holds a reference to the same bytes.
+ *
+ * Two kinds of members. A subscription in mode all must get every event:
+ * its frames count against --send-queue, and a member whose queue is full
+ * is not waited for: its queue is dropped, it is told it lags (on /ws) and
+ * it is closed with 1013, so one slow browser never delays the rest of its
+ * group. A subscription that wants the latest state (mode latest, every
+ * legacy and SSE one: each frame carries the whole state) keeps at most one
+ * live frame queued, which a newer event replaces in place (conflation); it
+ * never lags, and its memory is one frame per subscription.
  *
  * Ordering: a subscription remembers the last seq it was given (snapshot,
  * replay or live). Fan-out skips events at or below it, so an event that was
@@ -24,6 +34,7 @@
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "bridge.h"
@@ -41,6 +52,18 @@
  * frame bound by this much */
 #define REPLAY_SLACK 512
 #define FORCE_SLACK 4096     /* replies beyond the bounds: one rx buffer of commands */
+/*
+ * lws 4.1 writes a close frame for lws_write(..., 4): the value its private
+ * LWS_WRITE_CLOSE has (lib/roles/ws/private-lib-roles-ws.h), which the
+ * public header leaves out ("handled by lws_close_reason"). Used only to
+ * close every connection at once at shutdown (hub_writeable); the Debian 12
+ * package (4.1.6) is the one the build and the image pin.
+ */
+#if LWS_LIBRARY_VERSION_MAJOR != 4 || LWS_LIBRARY_VERSION_MINOR != 1
+#error "check GW_LWS_WRITE_CLOSE against this libwebsockets' private LWS_WRITE_CLOSE"
+#endif
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
 /* fan-out pushes per loop turn: past it, the rest of the committed jobs
  * wait for the next turn, so reads, handshakes and answers are not starved
  * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
@@ -56,9 +79,10 @@ struct hub {
 	int (*broker_connected)(void *arg, char *why, size_t len);   /* any thread */
 	void *broker_arg;            /* NULL: no broker (or stopped: RPC answers are dropped) */
 	struct registry *reg;
-	struct gw_session *sessions; /* every open WebSocket session */
+	struct gw_session *sessions; /* every open session (WebSocket and SSE) */
 	struct ip_table *ips;        /* connections per client address */
 	size_t nsessions;
+	size_t nsse;                 /* of which SSE streams */
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
 	/* committed jobs not yet fanned out, in commit order (linked by next) */
@@ -145,18 +169,55 @@ void hub_run_all(struct hub *h)
 	drain_jobs(h, 0);
 }
 
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+void hub_seen(struct gw_session *s)
+{
+	s->seen = mono_s();
+	s->pinged = 0;
+}
+
 void hub_tick(struct hub *h)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = (int64_t)time(NULL), mono = mono_s();
+	int64_t ping = h->cfg->ping_interval;
 	struct gw_session *s, *next;
 
-	/* a walk of every session once a second: a compare each, cheaper than
-	 * keeping a heap up to date on every connect and close */
+	/* a walk of every session once a second: a few compares each, cheaper
+	 * than keeping a timer structure up to date on every connect, close and
+	 * frame received (lws 4.1's sorted timer list is what made ten thousand
+	 * connections quadratic) */
 	for (s = h->sessions; s; s = next) {
-		next = s->next;   /* the callback may close s, not unlink it */
+		next = s->next;   /* the callbacks may close s, not unlink it */
 		if (s->deadline && s->deadline <= now && s->on_deadline) {
 			s->deadline = 0;
 			s->on_deadline(s);
+		}
+		/* the drops below close at once (LWS_TO_KILL_SYNC: we are not
+		 * inside a callback of that connection); lws 4.1's asynchronous
+		 * kill waits for its own timer, which its libev glue fires late.
+		 * Closing s unlinks it; next stays valid. */
+		if (s->close_code && !s->output_closed && mono >= s->close_by) {
+			s->close_by = INT64_MAX;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+			continue;
+		}
+		if (s->output_closed || s->close_code)
+			continue;
+		if (mono - s->seen >= 2 * ping) {
+			GW_DBG("%s: %s said nothing for %llds, not even to a ping; dropping it",
+			       __func__, s->ip, (long long)(2 * ping));
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+		} else if (mono - s->seen >= ping && !s->pinged) {
+			s->pinged = 1;
+			s->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
 		}
 	}
 }
@@ -195,7 +256,10 @@ int hub_not_ready(struct hub *h, char *reason, size_t len)
 		return 1;
 	}
 	if (!writer_ready(h->writer)) {
-		snprintf(reason, len, "the store does not accept commits");
+		char why[200];
+
+		writer_why(h->writer, why, sizeof(why));
+		snprintf(reason, len, "the store does not accept commits: %s", why);
 		return 1;
 	}
 	if (h->broker_connected && !h->broker_connected(h->broker_arg, reason, len))
@@ -225,7 +289,8 @@ void hub_reply_end(struct hub *h)
 
 static void gauges(struct hub *h)
 {
-	GW_SET(ws_connections, (int64_t)h->nsessions);
+	GW_SET(ws_connections, (int64_t)(h->nsessions - h->nsse));
+	GW_SET(sse_connections, (int64_t)h->nsse);
 	GW_SET(groups, (int64_t)registry_group_count(h->reg));
 	GW_SET(subscriptions, (int64_t)registry_sub_count(h->reg));
 }
@@ -247,12 +312,25 @@ int hub_admit(struct hub *h, const char *ip, char *reason, size_t len)
 }
 
 int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
-		     const char *ip, int mux)
+		     const char *ip, int kind)
 {
 	memset(s, 0, sizeof(*s));
+	sendq_init(&s->q);
 	s->wsi = wsi;
-	s->mux = mux;
+	s->kind = kind;
+	s->mux = kind == GW_SESS_MUX;
+	s->seen = mono_s();
 	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	if (h->cfg->send_buffer > 0) {
+		/* what the kernel holds for a reader that does not keep up is
+		 * stale by the time it arrives: a small buffer leaves the
+		 * waiting to the queue, where newer states replace older ones */
+		int n = (int)h->cfg->send_buffer;
+		lws_sockfd_type fd = lws_get_socket_fd(wsi);
+
+		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)))
+			GW_WARN("%s: cannot set the send buffer of %s's socket", __func__, ip);
+	}
 	if (iplimit_add(&h->ips, s->ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
 	s->hub = h;
@@ -261,19 +339,27 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 		h->sessions->prev = s;
 	h->sessions = s;
 	h->nsessions++;
+	h->nsse += kind == GW_SESS_SSE;
 	gauges(h);
 	return 0;
 }
 
+/* the send-queue gauges follow s's queue across a change (it had len0
+ * frames of bytes0 bytes before) */
+static void queue_gauges(const struct gw_session *s, unsigned len0, size_t bytes0)
+{
+	GW_ADD(queued_frames, (int64_t)s->q.len - (int64_t)len0);
+	GW_ADD(queued_bytes, (int64_t)s->q.bytes - (int64_t)bytes0);
+}
+
 static void queue_clear(struct gw_session *s)
 {
+	unsigned len0 = s->q.len;
+	size_t bytes0 = s->q.bytes;
+
 	s->qgrace = 0;
-	s->qbytes = 0;
-	while (s->qlen) {
-		gw_buf_unref(s->q[s->qhead]);   /* (qbytes is zeroed above) */
-		s->qhead = (s->qhead + 1) % s->qcap;
-		s->qlen--;
-	}
+	sendq_clear(&s->q);
+	queue_gauges(s, len0, bytes0);
 }
 
 void hub_session_close(struct gw_session *s)
@@ -284,8 +370,7 @@ void hub_session_close(struct gw_session *s)
 		return;   /* never opened */
 	registry_leave_all(h->reg, &s->subs);
 	queue_clear(s);
-	free(s->q);
-	s->q = NULL;
+	sendq_free(&s->q);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -293,6 +378,7 @@ void hub_session_close(struct gw_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	h->nsessions--;
+	h->nsse -= s->kind == GW_SESS_SSE;
 	iplimit_del(&h->ips, s->ip);
 	gauges(h);
 	s->hub = NULL;
@@ -338,62 +424,79 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason)
 		lws_rx_flow_control(s->wsi, 1);
 	}
 	lws_callback_on_writable(s->wsi);
-	/* a peer that does not read may never make us writable: bound it */
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+	/* a peer that does not read may never make us writable: hub_tick
+	 * drops it after 5 s (our own deadline, not lws_set_timeout, whose
+	 * sorted list makes closing ten thousand at once quadratic) */
+	s->close_by = mono_s() + 5;
 }
 
 /* appends a reference. The queue is bounded in frames (--send-queue) and
  * in bytes (--send-queue-bytes; frames vary from a hundred bytes to tens of
  * kilobytes). Replies and replays (which the client asked for) go beyond
  * the bounds, up to a hard bound of one replay page and some slack past
- * them in frames and four times the byte bound (hub_received stops reading a client's commands long before that,
- * and a replay reads its next page only once the queue is empty; the bound
- * is a backstop). Live fan-out may use the room of replayed frames still
- * queued (qgrace): a client that asked for a long replay is not "lagging"
- * for it. 0 or -1. */
+ * them in frames and four times the byte bound (hub_received stops reading
+ * a client's commands long before that, and a replay reads its next page
+ * only once the queue is empty; the bound is a backstop). Live fan-out may
+ * use the room of replayed frames still queued (qgrace): a client that
+ * asked for a long replay is not "lagging" for it. Replaceable frames
+ * (queue_latest) are bounded by their subscriptions, not here, and do not
+ * count. 0 or -1. */
 static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 {
 	const struct gw_config *cfg = s->hub->cfg;
 	unsigned limit = (unsigned)cfg->send_queue;
 	size_t room = (size_t)cfg->send_queue_bytes;
+	unsigned bounded = sendq_bounded(&s->q), len0 = s->q.len;
+	size_t bbytes = sendq_bounded_bytes(&s->q), bytes0 = s->q.bytes;
 
 	if (s->close_code || s->output_closed)
 		return -1;
 	if (!force) {
-		if (s->qlen >= limit + s->qgrace ||
-		    s->qbytes + b->len > (s->qgrace ? 2 * room : room))
+		if (bounded >= limit + s->qgrace ||
+		    bbytes + b->len > (s->qgrace ? 2 * room : room))
 			return -1;
-	} else if (s->qlen >= limit + REPLAY_SLACK + FORCE_SLACK ||
-		   s->qbytes + b->len > 4 * room) {
+	} else if (bounded >= limit + REPLAY_SLACK + FORCE_SLACK ||
+		   bbytes + b->len > 4 * room) {
 		return -1;
 	}
-	if (s->qlen == s->qcap) {
-		unsigned ncap = s->qcap ? s->qcap * 2 : 8;
-		struct gw_buf **nq = malloc(ncap * sizeof(*nq));
-
-		if (!nq)
-			return -1;
-		for (unsigned i = 0; i < s->qlen; i++)
-			nq[i] = s->q[(s->qhead + i) % s->qcap];
-		free(s->q);
-		s->q = nq;
-		s->qcap = ncap;
-		s->qhead = 0;
-	}
-	s->q[(s->qhead + s->qlen) % s->qcap] = gw_buf_ref(b);
-	if (!s->qlen)
+	if (sendq_push(&s->q, b))
+		return -1;
+	if (!len0)
 		lws_callback_on_writable(s->wsi);
-	s->qlen++;
-	s->qbytes += b->len;
+	queue_gauges(s, len0, bytes0);
+	return 0;
+}
+
+/* the latest state of sub's submission: replaces sub's live frame while it
+ * is still queued (counted as conflated), else appends one. 0 or -1 (s is
+ * closing, or out of memory). */
+static int queue_latest(struct gw_session *s, struct reg_sub *sub, struct gw_buf *b)
+{
+	unsigned len0 = s->q.len;
+	size_t bytes0 = s->q.bytes;
+	int r;
+
+	if (s->close_code || s->output_closed)
+		return -1;
+	r = sendq_put_latest(&s->q, b, &sub->qslot);
+	if (r < 0)
+		return -1;
+	if (r == 1)
+		GW_INC(conflated);
+	if (!len0)
+		lws_callback_on_writable(s->wsi);
+	queue_gauges(s, len0, bytes0);
 	return 0;
 }
 
 static void lagging(struct gw_session *s)
 {
-	GW_INC(drops);
+	/* every frame it will not get: the queued ones and the one that did
+	 * not fit (later ones are counted by hub_send) */
+	GW_ADD(drops, s->q.len + 1);
 	GW_INC(lagging_closes);
 	GW_WARN_RL("%s: %s is not reading (%u frames queued); closing it with 1013",
-		__func__, s->ip, s->qlen);
+		__func__, s->ip, s->q.len);
 	queue_clear(s);
 	if (s->mux) {
 		static const char msg[] = "{\"op\":\"error\",\"code\":\"lagging\","
@@ -414,11 +517,18 @@ int hub_send(struct gw_session *s, struct gw_buf *b, int kind)
 		 * sends commands but does not read the answers */
 		if (kind != HUB_REPLAY && !s->close_code && !s->output_closed)
 			lagging(s);
+		else if (kind == HUB_LIVE)
+			GW_INC(drops);   /* for a connection already closing */
 		return -1;
 	}
 	if (kind == HUB_REPLAY)
 		s->qgrace++;
 	return 0;
+}
+
+unsigned hub_queued(const struct gw_session *s)
+{
+	return s->q.len;
 }
 
 void hub_send_str(struct gw_session *s, char *json)
@@ -433,43 +543,80 @@ void hub_send_str(struct gw_session *s, char *json)
 
 int hub_writeable(struct gw_session *s)
 {
+	unsigned len0 = s->q.len;
+	size_t bytes0 = s->q.bytes;
 	struct gw_buf *b;
 	int n;
 
 	if (s->output_closed)
 		return 0;        /* lws finishes the close handshake itself */
-	if (!s->qlen && s->close_code) {
+	if (s->ping_due && !s->close_code && s->kind != GW_SESS_SSE) {
+		/* with a payload: lws 4.1 tells us of a pong only when it
+		 * carries one, and a pong echoes the ping's */
+		unsigned char ping[LWS_PRE + 2] = { [LWS_PRE] = 's', [LWS_PRE + 1] = 'g' };
+
+		s->ping_due = 0;
+		if (lws_write(s->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+			return -1;
+		if (s->q.len)
+			lws_callback_on_writable(s->wsi);
+		return 0;
+	}
+	if (!s->q.len && s->close_code) {
+		/* an SSE stream just ends: HTTP has no close code */
+		if (s->kind == GW_SESS_SSE)
+			return -1;
+		if (s->close_at_once) {
+			/* the close frame written here, then the connection
+			 * dropped: with no close reason left for it, lws closes
+			 * at once instead of arming a timer for the peer's
+			 * answer, and arming ten thousand of those in lws 4.1's
+			 * sorted timer list costs seconds of CPU at shutdown */
+			unsigned char frame[LWS_PRE + 2 + sizeof(s->close_reason)];
+			size_t rlen = strlen(s->close_reason);
+
+			frame[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+			frame[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+			memcpy(frame + LWS_PRE + 2, s->close_reason, rlen);
+			lws_write(s->wsi, frame + LWS_PRE, rlen + 2, GW_LWS_WRITE_CLOSE);
+			s->output_closed = 1;
+			return -1;
+		}
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
-	if (!s->qlen) {
+	if (!s->q.len) {
 		/* asked to refill (a replay page that its filter emptied) */
 		if (s->on_drain && !s->close_code) {
 			s->on_drain(s);
-			if (s->qlen)
+			if (s->q.len)
 				lws_callback_on_writable(s->wsi);
 		}
 		return 0;
 	}
-	b = s->q[s->qhead];
-	n = lws_write(s->wsi, gw_buf_data(b), b->len, LWS_WRITE_TEXT);
-	s->qhead = (s->qhead + 1) % s->qcap;
-	s->qlen--;
-	s->qbytes -= b->len;
+	b = sendq_pop(&s->q);
+	queue_gauges(s, len0, bytes0);
+	/* lws keeps what the socket does not take and sends it before the
+	 * next WRITEABLE: one lws_write per callback */
+	n = lws_write(s->wsi, gw_buf_data(b), b->len,
+		      s->kind == GW_SESS_SSE ? LWS_WRITE_HTTP : LWS_WRITE_TEXT);
+	if (n >= 0 && b->t_in_ns)   /* a live event: publish-to-send, per frame written */
+		metrics_observe(&gw_metrics.publish_to_send_seconds,
+				metrics_now_ns() - b->t_in_ns);
 	gw_buf_unref(b);
 	if (n < 0)
 		return -1;
 	GW_INC(frames_out);
 	if (s->qgrace)
 		s->qgrace--;
-	if (s->rx_paused && s->qlen <= (unsigned)s->hub->cfg->send_queue / 2) {
+	if (s->rx_paused && sendq_bounded(&s->q) <= (unsigned)s->hub->cfg->send_queue / 2) {
 		s->rx_paused = 0;
 		lws_rx_flow_control(s->wsi, 1);
 	}
-	if (!s->qlen && s->on_drain && !s->close_code)
+	if (!s->q.len && s->on_drain && !s->close_code)
 		s->on_drain(s);
-	if (s->qlen || s->close_code)
+	if (s->q.len || s->close_code)
 		lws_callback_on_writable(s->wsi);
 	return 0;
 }
@@ -489,7 +636,8 @@ void hub_received(struct gw_session *s)
 	/* the client sets the pace: while its replies pile up, read no more
 	 * of its commands (hub_writeable resumes), so pipelining many commands
 	 * costs it waiting, not us memory */
-	if (!s->rx_paused && !s->close_code && s->qlen >= (unsigned)s->hub->cfg->send_queue) {
+	if (!s->rx_paused && !s->close_code &&
+	    sendq_bounded(&s->q) >= (unsigned)s->hub->cfg->send_queue) {
 		s->rx_paused = 1;
 		lws_rx_flow_control(s->wsi, 0);
 	}
@@ -500,18 +648,32 @@ void hub_drain(struct hub *h)
 	h->draining = 1;
 	for (struct gw_session *s = h->sessions; s; s = s->next) {
 		queue_clear(s);
+		s->close_at_once = 1;
 		hub_close_soon(s, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 	}
 }
 
 /* ---- the finished-job loop ---- */
 
-/* one committed event to every watcher of its submission; the number of
- * members looked at */
+/* the SSE form of a committed event, "id: <epoch>:<seq>" and the /ws event
+ * in data:; NULL when out of memory */
+static struct gw_buf *sse_form(struct hub *h, const struct gw_job *j)
+{
+	char id[GW_EVENT_ID_MAX];
+
+	proto_event_id(hub_epoch(h), j->seq, id, sizeof(id));
+	return gw_buf_take_str(proto_encode_sse(id, (const char *)gw_buf_data(j->event),
+						j->event->len));
+}
+
+/* one committed event to every watcher of its submission: each format is
+ * serialised once per event (the SSE form on demand), never per member;
+ * the number of members looked at */
 static size_t fanout(struct hub *h, const struct gw_job *j)
 {
 	struct reg_group *g = registry_find(h->reg, j->key);
 	struct reg_sub *const *m;
+	struct gw_buf *sse = NULL;
 	size_t n;
 
 	GW_INC(events);
@@ -521,14 +683,30 @@ static size_t fanout(struct hub *h, const struct gw_job *j)
 	for (size_t i = 0; i < n; i++) {
 		struct reg_sub *sub = m[i];
 		struct gw_session *s = sub->owner;
+		struct gw_buf *b = j->event;
 
 		if (sub->replaying || sub->last_seq >= j->seq)
 			continue;    /* replaying from the store, or already in its snapshot or replay */
 		sub->last_seq = j->seq;
 		if (sub->filter && !(sub->filter & (1u << j->type)))
 			continue;
-		hub_send(s, sub->legacy ? j->legacy : j->event, HUB_LIVE);
+		if (sub->legacy) {
+			b = j->legacy;
+		} else if (s->kind == GW_SESS_SSE) {
+			if (!sse && !(sse = sse_form(h, j))) {
+				lagging(s);   /* out of memory: it resumes with Last-Event-ID */
+				continue;
+			}
+			b = sse;
+		}
+		if (sub->legacy || sub->mode == GW_MODE_LATEST) {
+			if (queue_latest(s, sub, b) && !s->close_code && !s->output_closed)
+				lagging(s);
+		} else {
+			hub_send(s, b, HUB_LIVE);
+		}
 	}
+	gw_buf_unref(sse);
 	return n;
 }
 
@@ -539,11 +717,8 @@ static size_t finish_job(struct hub *h, struct gw_job *j)
 {
 	size_t n = 0;
 
-	if (h && j->result == 0) {
-		n = fanout(h, j);
-		metrics_observe(&gw_metrics.publish_to_send_seconds,
-				metrics_now_ns() - j->t_in_ns);
-	}
+	if (h && j->result == 0)
+		n = fanout(h, j);   /* publish-to-send is observed as each frame is written */
 	if (j->done)
 		j->done(j, j->done_arg);
 	writer_job_free(j);

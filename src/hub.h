@@ -11,7 +11,14 @@
  *
  * The core knows no adapter: it does not know HTTP from WebSocket from AMQP.
  * A finished job carries its own completion callback; a session is a struct
- * the WebSocket adapter embeds at the start of its per-session data.
+ * an adapter (WebSocket, Server-Sent Events) embeds at the start of its
+ * per-session data, and its kind says how its frames are written.
+ *
+ * Latest-state delivery: a subscription in mode latest (and every legacy
+ * and SSE one, whose frames each carry the whole state) has at most one
+ * live frame queued; a newer event of its submission replaces that frame
+ * where it stands (sendq.h), so a slow reader is never closed for being
+ * slow and its memory is bounded by its subscriptions.
  */
 #ifndef GW_HUB_H
 #define GW_HUB_H
@@ -22,6 +29,7 @@
 #include "buf.h"
 #include "handoff.h"
 #include "netaddr.h"
+#include "sendq.h"
 
 struct lws;
 struct hub;
@@ -32,28 +40,41 @@ struct gw_job;
 struct gw_rpc;
 struct reg_sub;
 
+/* what a session is, which decides how its frames are written */
+enum gw_session_kind {
+	GW_SESS_LEGACY = 0,      /* WebSocket /ws/submissions/{key}/: legacy frames */
+	GW_SESS_MUX = 1,         /* WebSocket /ws: event frames */
+	GW_SESS_SSE = 2,         /* GET /sse/submissions/{key}: text/event-stream */
+};
+
 /*
- * One WebSocket connection as the core sees it. The WebSocket adapter embeds
- * it first in its per-session data (lws allocates and frees that memory) and
- * hands it to hub_session_open in ESTABLISHED and hub_session_close in
- * CLOSED; the fields are the core's, the adapter only reads mux and ip.
+ * One connection as the core sees it. An adapter embeds it first in its
+ * per-session data (lws allocates and frees that memory) and hands it to
+ * hub_session_open when the connection is established (ESTABLISHED, or the
+ * SSE request) and to hub_session_close when it closes; the fields are the
+ * core's, adapters only read kind, mux and ip.
  */
 struct gw_session {
 	struct lws *wsi;
 	struct hub *hub;
 	struct gw_session *prev, *next;   /* the hub's list of open sessions */
-	int mux;                 /* 1: /ws; 0: legacy */
+	int kind;                /* enum gw_session_kind */
+	int mux;                 /* 1: /ws; 0: legacy or SSE */
 	char ip[GW_ADDR_MAX];    /* the client's address (forwarded through a trusted proxy) */
 	struct reg_sub *subs;    /* this session's subscriptions */
-	struct gw_buf **q;       /* ring of payload refs; malloc'd */
-	unsigned qhead, qlen, qcap;
-	size_t qbytes;           /* payload bytes queued */
+	struct sendq q;          /* frames to write, oldest first */
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
 	int close_code;          /* non-zero: close once WRITEABLE */
 	int output_closed;       /* a close frame went out or came in: no more data */
 	char close_reason[96];
 	int rx_paused;           /* we stopped reading its commands until its queue drains */
+	int64_t seen;            /* monotonic second anything last came from the peer */
+	int ping_due;            /* a ping goes out at the next WRITEABLE */
+	int pinged;              /* one went out since the peer was last seen */
+	int64_t close_by;        /* monotonic second: closing, dropped if still open then */
+	int close_at_once;       /* shutdown: our close frame, then the TCP close
+				  * (no waiting for the peer's answer) */
 	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
 	 * clock (unix seconds) reaches it; 0: none */
 	int64_t deadline;
@@ -107,8 +128,12 @@ void hub_run(struct hub *h);
 /* the same without a budget: everything, at shutdown */
 void hub_run_all(struct hub *h);
 /* once a second: sessions whose deadline passed get on_deadline (their
- * deadline is cleared first; the callback may set a new one) */
+ * deadline is cleared first; the callback may set a new one); a session
+ * silent for --ping-interval seconds is pinged, one silent for twice that
+ * is dropped */
 void hub_tick(struct hub *h);
+/* RECEIVE, RECEIVE_PONG: the peer is alive */
+void hub_seen(struct gw_session *s);
 const struct gw_config *hub_cfg(const struct hub *h);
 struct writer *hub_writer(const struct hub *h);
 /* the read handle (snapshots, replays, the read API) */
@@ -126,12 +151,13 @@ int hub_busy(const struct hub *h);
 void hub_reply_begin(struct hub *h);
 void hub_reply_end(struct hub *h);
 
-/* 0 when one more connection from ip is within the limits, else an HTTP
- * status (503, 429) and a reason */
+/* 0 when one more connection (WebSocket or SSE) from ip is within the
+ * limits, else an HTTP status (503, 429) and a reason */
 int hub_admit(struct hub *h, const char *ip, char *reason, size_t len);
-/* ESTABLISHED: registers s (zeroed here) for wsi; 0 or -1 */
+/* ESTABLISHED (or an SSE request accepted): registers s (zeroed here) for
+ * wsi, of kind (enum gw_session_kind: 0 legacy, 1 /ws, 2 SSE); 0 or -1 */
 int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
-		     const char *ip, int mux);
+		     const char *ip, int kind);
 /* CLOSED: leaves every group and frees what s holds */
 void hub_session_close(struct gw_session *s);
 /* s watches key from now on (a new subscription, or NULL when out of
@@ -144,11 +170,14 @@ size_t hub_presence(struct hub *h, const char *key);
 /* queues a reference to b for s; 0, or -1 when it does not fit (a LIVE
  * frame makes s a lagging reader, closed with 1013) or s is closing */
 int hub_send(struct gw_session *s, struct gw_buf *b, int kind);
+/* frames queued for s, not yet written */
+unsigned hub_queued(const struct gw_session *s);
 /* a reply made for s only; takes a malloc'd string (NULL: out of memory) */
 void hub_send_str(struct gw_session *s, char *json);
 /* closes s with code once its queue is written (5 s at most) */
 void hub_close_soon(struct gw_session *s, int code, const char *reason);
-/* WRITEABLE: writes the oldest queued frame; -1 to close the connection */
+/* WRITEABLE: writes the oldest queued frame (a WebSocket message, or HTTP
+ * body bytes for SSE); -1 to close the connection */
 int hub_writeable(struct gw_session *s);
 /* lws is closing the connection itself (it sent a close frame for a
  * protocol error, or answers the peer's close): nothing more may be written

@@ -11,6 +11,7 @@
  */
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,29 @@ static void usage(FILE *f)
 		"Run 'statusgate COMMAND --help' for the options of a command.\n");
 }
 
+/*
+ * main thread, at start: the open-files limit up to what --max-connections
+ * needs (as far as the hard limit allows), since lws sizes its connection
+ * table by it. Says so when the limit is short.
+ */
+static void raise_nofile(const struct gw_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_connections + 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		GW_WARN("%s: the open-files limit is %llu, below the %ld connections of "
+			"--max-connections (plus files of our own): raise it (ulimit -n, LimitNOFILE=)",
+			__func__, (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
 /* any thread (the core's readiness check): the broker's state */
 static int broker_connected(void *arg, char *why, size_t len)
 {
@@ -71,6 +95,7 @@ static int serve(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	log_init(log_parse_level(cfg.log_level), !strcmp(cfg.log_format, "json"));
+	raise_nofile(&cfg);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -91,6 +116,7 @@ static int serve(int argc, char **argv)
 	wcfg.db_path = cfg.db;
 	wcfg.history = (unsigned)cfg.history;
 	wcfg.batch = (unsigned)cfg.batch;
+	wcfg.queue_bytes = (size_t)cfg.writer_queue;
 	wcfg.dedup_window_ms = (int64_t)cfg.dedup_window * 1000;
 	/* --retention 0 keeps everything; --retention-final only shortens it */
 	wcfg.retention_ms = (int64_t)cfg.retention * 1000;

@@ -109,12 +109,14 @@ char *metrics_render(void)
 
 	put_metric(&o, "statusgate_connections", "gauge",
 		   "Open WebSocket connections.", (long long)LOAD(m->ws_connections));
+	put_metric(&o, "statusgate_sse_connections", "gauge",
+		   "Open Server-Sent Events streams.", (long long)LOAD(m->sse_connections));
 	put_metric(&o, "statusgate_groups", "gauge",
 		   "Submissions watched by at least one connection.", (long long)LOAD(m->groups));
 	put_metric(&o, "statusgate_subscriptions", "gauge",
 		   "Subscriptions over all connections.", (long long)LOAD(m->subscriptions));
 	put_metric(&o, "statusgate_connections_refused_total", "counter",
-		   "WebSocket upgrades refused (auth, origin, limits).", (long long)LOAD(m->ws_refused));
+		   "WebSocket upgrades and SSE streams refused (auth, origin, limits).", (long long)LOAD(m->ws_refused));
 	put(&o, "# HELP statusgate_publishes_total Publishes received, by source and outcome.\n"
 		"# TYPE statusgate_publishes_total counter\n");
 	for (int s = 0; s < GW_SRC_COUNT; s++)
@@ -124,9 +126,18 @@ char *metrics_render(void)
 	put_metric(&o, "statusgate_events_total", "counter",
 		   "Events fanned out to groups.", (long long)LOAD(m->events));
 	put_metric(&o, "statusgate_frames_sent_total", "counter",
-		   "WebSocket frames written.", (long long)LOAD(m->frames_out));
+		   "WebSocket frames and SSE events written.", (long long)LOAD(m->frames_out));
+	put_metric(&o, "statusgate_conflated_total", "counter",
+		   "Queued frames replaced by a newer state of their submission (latest-state delivery).",
+		   (long long)LOAD(m->conflated));
+	put_metric(&o, "statusgate_send_queue_frames", "gauge",
+		   "Frames queued for sending, over all connections.", (long long)LOAD(m->queued_frames));
+	put_metric(&o, "statusgate_send_queue_bytes", "gauge",
+		   "Payload bytes queued for sending, over all connections (a shared frame counts once per connection).",
+		   (long long)LOAD(m->queued_bytes));
 	put_metric(&o, "statusgate_drops_total", "counter",
-		   "Frames dropped because a connection's send queue was full.", (long long)LOAD(m->drops));
+		   "Frames dropped, one per frame: the queued frames of a connection closed "
+		   "as lagging and the frame that did not fit.", (long long)LOAD(m->drops));
 	put_metric(&o, "statusgate_lagging_closes_total", "counter",
 		   "Connections closed with 1013 for not keeping up.", (long long)LOAD(m->lagging_closes));
 	put_metric(&o, "statusgate_broker_connected", "gauge",
@@ -152,10 +163,40 @@ char *metrics_render(void)
 	put_metric(&o, "statusgate_retention_rows_deleted_total", "counter",
 		   "Rows deleted by retention (all tables, publish ids included).",
 		   (long long)LOAD(m->retention_rows));
+	put_metric(&o, "statusgate_amqp_retries_total", "counter",
+		   "AMQP deliveries requeued because the store refused that publish alone "
+		   "(dead-lettered after --amqp-max-attempts).", (long long)LOAD(m->amqp_retries));
+	put_metric(&o, "statusgate_amqp_redelivered_without_id_total", "counter",
+		   "Redelivered AMQP messages without a message_id or id: applied again if "
+		   "their first delivery was committed before its ack was lost.",
+		   (long long)LOAD(m->amqp_redelivered_no_id));
+	put_metric(&o, "statusgate_amqp_acks_lost_total", "counter",
+		   "Commits whose ack could not be sent because the broker connection closed "
+		   "first; the broker delivers those messages again.", (long long)LOAD(m->amqp_acks_lost));
+	put_metric(&o, "statusgate_amqp_held", "gauge",
+		   "AMQP deliveries held unacknowledged while the writer is full or the store "
+		   "does not accept commits (at most --amqp-prefetch).", (long long)LOAD(m->amqp_held));
+	put_metric(&o, "statusgate_store_up", "gauge",
+		   "1 while the store accepts commits; 0 after a failed commit until a probe works.",
+		   (long long)LOAD(m->store_up));
+	put_metric(&o, "statusgate_store_commit_failures_total", "counter",
+		   "Batches whose transaction failed as a whole (disk full, read-only, I/O).",
+		   (long long)LOAD(m->store_commit_failures));
+	put_metric(&o, "statusgate_writer_queue_bytes", "gauge",
+		   "Bytes of publishes waiting for the writer (bounded by --writer-queue).",
+		   (long long)LOAD(m->writer_queue_bytes));
+	put_metric(&o, "statusgate_writer_queue_full_total", "counter",
+		   "Publishes refused or held because the writer's queue was full.",
+		   (long long)LOAD(m->writer_queue_full));
+	put_hist(&o, "statusgate_store_apply_seconds",
+		 "Time to apply one batch of publishes inside its transaction, before the commit.",
+		 &m->apply_seconds);
 	put_hist(&o, "statusgate_store_commit_seconds",
-		 "Latency of one store commit (a batch of publishes).", &m->commit_seconds);
+		 "Latency of one COMMIT alone (a batch; with synchronous=FULL it includes the "
+		 "WAL's fsync).", &m->commit_seconds);
 	put_hist(&o, "statusgate_publish_to_send_seconds",
-		 "From a publish's arrival to its event queued on the sockets.",
+		 "From a publish's arrival to one of its event frames written to a socket "
+		 "(one observation per frame written).",
 		 &m->publish_to_send_seconds);
 	return o.p;
 }

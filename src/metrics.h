@@ -28,14 +28,18 @@ struct gw_hist {
 };
 
 struct gw_metrics {
-	_Atomic int64_t ws_connections;     /* gauge */
+	_Atomic int64_t ws_connections;     /* gauge: WebSockets */
+	_Atomic int64_t sse_connections;    /* gauge: Server-Sent Events streams */
 	_Atomic int64_t groups;             /* gauge */
 	_Atomic int64_t subscriptions;      /* gauge */
-	_Atomic uint64_t ws_refused;        /* upgrades refused (auth, origin, limits) */
+	_Atomic uint64_t ws_refused;        /* upgrades and SSE streams refused (auth, origin, limits) */
 	_Atomic uint64_t publishes[GW_SRC_COUNT][GW_OUT_COUNT];
 	_Atomic uint64_t events;            /* events fanned out */
-	_Atomic uint64_t frames_out;        /* WebSocket frames written */
-	_Atomic uint64_t drops;             /* frames dropped for a lagging client */
+	_Atomic uint64_t frames_out;        /* WebSocket frames and SSE events written */
+	_Atomic uint64_t drops;             /* frames dropped (one per frame) */
+	_Atomic uint64_t conflated;         /* queued frames replaced by a newer state */
+	_Atomic int64_t queued_frames;      /* gauge: frames in all send queues */
+	_Atomic int64_t queued_bytes;       /* gauge: their payload bytes */
 	_Atomic uint64_t lagging_closes;
 	_Atomic int64_t broker_up;          /* gauge: 1 when consuming */
 	_Atomic uint64_t broker_reconnects;
@@ -47,8 +51,17 @@ struct gw_metrics {
 	_Atomic int64_t store_free_bytes;
 	_Atomic uint64_t retention_deleted; /* submissions deleted by retention */
 	_Atomic uint64_t retention_rows;    /* rows deleted by retention */
-	struct gw_hist commit_seconds;      /* store commit latency */
-	struct gw_hist publish_to_send_seconds; /* publish received -> queued to sockets */
+	_Atomic uint64_t amqp_retries;      /* deliveries requeued after failing alone */
+	_Atomic uint64_t amqp_redelivered_no_id; /* redelivered, no message_id: may apply twice */
+	_Atomic uint64_t amqp_acks_lost;    /* commit reports of a closed connection */
+	_Atomic int64_t amqp_held;          /* gauge: deliveries waiting for the writer */
+	_Atomic int64_t store_up;           /* gauge: 1 while the store accepts commits */
+	_Atomic uint64_t store_commit_failures; /* batches whose commit failed */
+	_Atomic int64_t writer_queue_bytes; /* gauge: bytes of publishes queued to the writer */
+	_Atomic uint64_t writer_queue_full; /* publishes refused: writer queue full */
+	struct gw_hist apply_seconds;       /* applying a batch, before its commit */
+	struct gw_hist commit_seconds;      /* the COMMIT alone (with its fsync) */
+	struct gw_hist publish_to_send_seconds; /* publish received -> frame written */
 };
 
 extern struct gw_metrics gw_metrics;

@@ -1463,3 +1463,69 @@ int proto_decode_rpc(const void *buf, size_t len, size_t max, int *method,
 	json_decref(req);
 	return *detail ? -1 : 0;
 }
+
+/* ---- Server-Sent Events ---- */
+
+void proto_event_id(const char *epoch, uint64_t seq, char *out, size_t len)
+{
+	snprintf(out, len, "%s:%llu", epoch ? epoch : "", (unsigned long long)seq);
+}
+
+int proto_parse_event_id(const char *s, char *epoch, size_t elen, uint64_t *seq)
+{
+	const char *colon = s ? strrchr(s, ':') : NULL;
+	size_t n;
+	uint64_t v = 0;
+
+	if (!colon || colon == s || !colon[1])
+		return -1;
+	n = (size_t)(colon - s);
+	if (n > GW_EPOCH_MAX || n + 1 > elen)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		      (c >= 'A' && c <= 'Z') || c == '_' || c == '-'))
+			return -1;
+	}
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	memcpy(epoch, s, n);
+	epoch[n] = '\0';
+	*seq = v;
+	return 0;
+}
+
+char *proto_encode_sse(const char *id, const char *data, size_t len)
+{
+	struct sb b = { 0 };
+	size_t i = 0;
+
+	if (id) {
+		if (strpbrk(id, "\r\n"))
+			return NULL;
+		SB_LIT(&b, "id: ");
+		sb_raw(&b, id, strlen(id));
+		SB_LIT(&b, "\n");
+	}
+	/* every line of data its own data: field; the reader joins them
+	 * with LF again. A trailing line end does not make an empty line. */
+	do {
+		size_t start = i;
+
+		while (i < len && data[i] != '\n' && data[i] != '\r')
+			i++;
+		SB_LIT(&b, "data: ");
+		sb_raw(&b, data + start, i - start);
+		SB_LIT(&b, "\n");
+		if (i < len && data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
+			i++;
+		if (i < len)
+			i++;
+	} while (i < len);
+	SB_LIT(&b, "\n");
+	return sb_finish(&b);
+}

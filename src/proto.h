@@ -306,5 +306,25 @@ enum gw_rpc_method {
  */
 int proto_decode_rpc(const void *buf, size_t len, size_t max, int *method,
 		     char key[GW_KEY_MAX + 1], const char **detail);
+/* ---- Server-Sent Events (SPEC 2.4) ---- */
+
+#define GW_EPOCH_MAX 64        /* an epoch in an event id: [A-Za-z0-9_-]{1,64} */
+#define GW_EVENT_ID_MAX (GW_EPOCH_MAX + 22)   /* "<epoch>:<seq>" and its NUL */
+
+/* any thread. The id of an SSE event, "<epoch>:<seq>" (what /ws calls
+ * since: {epoch, seq}), into out[0..len). */
+void proto_event_id(const char *epoch, uint64_t seq, char *out, size_t len);
+/* any thread. Reads an id made by proto_event_id (a Last-Event-ID): the
+ * epoch into epoch[0..elen) and the seq. 0, or -1 when s is not such an id
+ * (then nothing is written). */
+int proto_parse_event_id(const char *s, char *epoch, size_t elen, uint64_t *seq);
+/*
+ * any thread. One event of a text/event-stream: "id: <id>\n" (unless id is
+ * NULL), one "data: <line>\n" per line of data[0..len) (LF, CR and CRLF end
+ * a line; a reader joins them again with LF), then the empty line that ends
+ * the event. A malloc'd NUL-terminated string; NULL when out of memory or
+ * when id holds a CR or LF.
+ */
+char *proto_encode_sse(const char *id, const char *data, size_t len);
 
 #endif

@@ -25,6 +25,10 @@ struct reg_sub {
 	int replaying;            /* 1: a replay from the store is under way:
 				   * fan-out leaves this subscription alone */
 	int legacy;               /* 1: legacy frames; 0: /ws event frames */
+	int mode;                 /* enum gw_mode (proto.h): every event, or the
+				   * latest state (legacy frames always are) */
+	uint64_t qslot;           /* its owner's: where its replaceable frame is
+				   * queued (sendq.h); 0: none */
 	uint64_t id;              /* the owner's own label (e.g. command id) */
 };
 

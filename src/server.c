@@ -1,15 +1,23 @@
 /*
  * The libwebsockets side: one context, one vhost, one protocol that serves
- * HTTP and WebSocket on the same port, on a libev loop. The callback only
- * dispatches: HTTP reasons to http_api.c, WebSocket reasons (and the upgrade
- * check) to ws_session.c, and LWS_CALLBACK_EVENT_WAIT_CANCELLED to the core,
- * which runs the tasks other threads posted (they wake us with
- * lws_cancel_service through server_wake, the one lws call allowed off this
- * thread).
+ * HTTP, Server-Sent Events and WebSocket on the same port, on a libev loop.
+ * The callback only dispatches: WebSocket reasons (and the upgrade check) to
+ * ws_session.c, HTTP reasons to http_api.c or, for a request under /sse/,
+ * to sse.c, and LWS_CALLBACK_EVENT_WAIT_CANCELLED to the core, which runs
+ * the tasks other threads posted (they wake us with lws_cancel_service
+ * through server_wake, the one lws call allowed off this thread). A timer of
+ * our own gives the core its once-a-second tick (session deadlines: token
+ * expiry, SSE heartbeats).
+ *
+ * The per-session data is each adapter's own (lws_wsi_user() gives it to
+ * them as usual), followed by a small tail of ours that says which adapter
+ * owns the connection's current HTTP request (set when the request
+ * arrives).
  */
 #include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -18,6 +26,7 @@
 #include "hub.h"
 #include "log.h"
 #include "server.h"
+#include "sse.h"
 #include "ws_session.h"
 
 _Static_assert(GW_PRE >= LWS_PRE, "GW_PRE must leave room for the lws frame header");
@@ -35,6 +44,25 @@ void server_wake(void *arg)
 		lws_cancel_service(ctx);
 }
 
+/* who owns the HTTP request of a connection: the tail of its per-session
+ * data, zeroed by lws (HTTP), at pss_tail bytes from its start */
+enum { OWNER_HTTP = 0, OWNER_SSE };
+static size_t pss_tail;
+
+/* an HTTP reason: to the adapter that owns the current request, which a
+ * new request decides by its path (an event stream keeps it: sse.c
+ * refuses a second request there) */
+static int http_dispatch(struct lws *wsi, int reason, void *user, void *in, size_t len)
+{
+	int *owner = user ? (int *)(void *)((char *)user + pss_tail) : NULL;
+
+	if (owner && reason == LWS_CALLBACK_HTTP && *owner != OWNER_SSE)
+		*owner = sse_path(in) ? OWNER_SSE : OWNER_HTTP;
+	if (owner && *owner == OWNER_SSE)
+		return sse_callback(wsi, reason, user, in, len);
+	return http_callback(wsi, reason, user, in, len);
+}
+
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		       void *user, void *in, size_t len)
 {
@@ -50,13 +78,14 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return ws_confirm_upgrade(wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
 		return ws_callback(wsi, (int)reason, user, in, len);
 	default:
-		return http_callback(wsi, (int)reason, user, in, len);
+		return http_dispatch(wsi, (int)reason, user, in, len);
 	}
 }
 
@@ -65,10 +94,15 @@ static struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }   /* lws 4.1 has no LWS_PROTOCOL_LIST_TERM */
 };
 
-/* idle WebSockets are pinged after 30 s and dropped 30 s later */
+/*
+ * lws's own idle check is off (a hang-up time of 0): lws 4.1 keeps one
+ * validity timer per connection in a list sorted by a walk from its head,
+ * so ten thousand connections cost a hundred million steps to set up. The
+ * core pings idle WebSockets itself from its once-a-second tick (hub_tick).
+ */
 static const lws_retry_bo_t idle_policy = {
-	.secs_since_valid_ping = 30,
-	.secs_since_valid_hangup = 60,
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
 };
 
 /* lws threads: route lws's own log lines through gw_log */
@@ -133,14 +167,19 @@ int server_start(struct hub *hub)
 	struct lws_context *ctx;
 	struct lws_context_creation_info info;
 	static void *foreign_loops[1];
-	size_t hs = http_pss_size(), ws = ws_pss_size();
+	size_t hs = http_pss_size(), ws = ws_pss_size(), ss = sse_pss_size();
 	int lv = LLL_ERR | LLL_WARN;
 
 	if (log_level() >= GW_LOG_DEBUG)
 		lv |= LLL_NOTICE | LLL_INFO;
 	lws_set_log_level(lv, lws_emit);
 
-	protocols[0].per_session_data_size = hs > ws ? hs : ws;
+	if (ss > hs)
+		hs = ss;
+	if (ws > hs)
+		hs = ws;
+	pss_tail = (hs + alignof(int) - 1) / alignof(int) * alignof(int);
+	protocols[0].per_session_data_size = pss_tail + sizeof(int);
 	/* big enough for one whole frame of --max-frame in most cases; lws
 	 * still delivers larger ones in pieces and ws_session reassembles */
 	protocols[0].rx_buffer_size = 16384;
@@ -163,7 +202,9 @@ int server_start(struct hub *hub)
 		       LWS_SERVER_OPTION_DISABLE_IPV6 * (info.iface && !strchr(info.iface, ':'));
 	info.timeout_secs = 10;
 	info.retry_and_idle_policy = &idle_policy;
-	info.fd_limit_per_thread = (unsigned)(cfg->max_connections + 256);
+	/* no fd_limit_per_thread: with it lws 4.1 finds a connection by a
+	 * linear scan of all its slots on every event; without it, by index,
+	 * in a table as large as RLIMIT_NOFILE (which main raised) */
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;

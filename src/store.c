@@ -55,6 +55,7 @@
 
 enum {
 	Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO,
+	Q_JOB_SAVEPOINT, Q_JOB_RELEASE, Q_JOB_ROLLBACK_TO,
 	Q_USER_VERSION,
 	Q_SUB_ID, Q_SUB_STATE, Q_SUB_RECENT, Q_KIND_LOAD, Q_MC_TOP,
 	Q_EV_OLDEST, Q_EV_SINCE, Q_REP_LOAD,
@@ -74,6 +75,7 @@ enum {
 	Q_CNT_ADD, Q_CNT_FLOOR,
 	Q_RET_EXPIRED, Q_RET_EXPIRED_FINAL, Q_RET_DETACH, Q_RET_DETACHED,
 	Q_PURGE_RECS, Q_PURGE_MC_EDGE, Q_PURGE_MC_UPTO, Q_PURGE_EVENTS, Q_PURGE_SUB,
+	Q_PROBE,
 	Q_COUNT
 };
 
@@ -85,6 +87,9 @@ static const struct {
 	[Q_SAVEPOINT] = { "savepoint", "SAVEPOINT gw" },
 	[Q_RELEASE] = { "release", "RELEASE gw" },
 	[Q_ROLLBACK_TO] = { "rollback_to", "ROLLBACK TO gw" },
+	[Q_JOB_SAVEPOINT] = { "job_savepoint", "SAVEPOINT job" },
+	[Q_JOB_RELEASE] = { "job_release", "RELEASE job" },
+	[Q_JOB_ROLLBACK_TO] = { "job_rollback_to", "ROLLBACK TO job" },
 	[Q_BEGIN] = { "begin", "BEGIN IMMEDIATE" },
 	[Q_COMMIT] = { "commit", "COMMIT" },
 	[Q_ROLLBACK] = { "rollback", "ROLLBACK" },
@@ -236,6 +241,9 @@ static const struct {
 		" WHERE submission_id = ?1 LIMIT ?2)" },
 	[Q_PURGE_SUB] = { "purge_sub",
 		"DELETE FROM submissions WHERE id = ?1" },
+	[Q_PROBE] = { "probe",
+		"INSERT INTO meta (key, value) VALUES ('probe', ?1)"
+		" ON CONFLICT (key) DO UPDATE SET value = excluded.value" },
 };
 
 /* rows of the counters table (003) that follow row counts */
@@ -252,6 +260,7 @@ struct store {
 	int64_t page_size;
 	char epoch[2 * STORE_EPOCH_BYTES + 1];
 	char err[256];               /* reason of the last failure */
+	int err_rc;                  /* its extended SQLite result code (0: not SQLite's) */
 };
 
 /* The counters of one submission's kinds while a publish is applied: loaded
@@ -267,7 +276,22 @@ struct kind_cache {
 /* records and logs the handle's last SQLite error; returns GW_EINTERNAL */
 static int db_fail(struct store *s, const char *func, const char *what)
 {
-	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
+	int sys = sqlite3_system_errno(s->db);
+
+	s->err_rc = sqlite3_extended_errcode(s->db);
+	/* for I/O errors the OS's reason says what to do ("No space left on
+	 * device", "Read-only file system") */
+	switch (s->err_rc & 0xff) {
+	case SQLITE_IOERR: case SQLITE_FULL: case SQLITE_CANTOPEN: case SQLITE_READONLY:
+		if (sys) {
+			snprintf(s->err, sizeof(s->err), "%s: %s (%s)", what,
+				 sqlite3_errmsg(s->db), strerror(sys));
+			break;
+		}
+		/* fall through */
+	default:
+		snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
+	}
 	gw_log(GW_LOG_ERROR, "%s: %s", func, s->err);
 	return GW_EINTERNAL;
 }
@@ -276,6 +300,7 @@ static int db_fail(struct store *s, const char *func, const char *what)
 static int fail_msg(struct store *s, int rc, const char *func, const char *msg)
 {
 	snprintf(s->err, sizeof(s->err), "%s", msg);
+	s->err_rc = 0;
 	gw_log(rc == GW_EINVAL ? GW_LOG_WARN : GW_LOG_ERROR, "%s: %s", func, msg);
 	return rc;
 }
@@ -322,6 +347,7 @@ static int q_step(struct store *s, int q, const char *func)
 	if (s->bind_rc != SQLITE_OK) {
 		snprintf(s->err, sizeof(s->err), "%s: bind: %s", queries[q].name,
 			 sqlite3_errstr(s->bind_rc));
+		s->err_rc = s->bind_rc;
 		gw_log(GW_LOG_ERROR, "%s: %s", func, s->err);
 		s->bind_rc = SQLITE_OK;
 		sqlite3_reset(s->q[q]);
@@ -613,8 +639,15 @@ int store_open(const char *path, int mode, struct store **out,
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	/* synchronous=FULL: in WAL mode SQLite then fsyncs the WAL at every
+	 * commit, so a commit that returned is on disk and an answer given
+	 * after it (HTTP 2xx, AMQP ack) survives a power loss. NORMAL syncs
+	 * only at checkpoints: a crash of the machine could lose the last
+	 * commits, and a restart would hand their (epoch, seq) to other events.
+	 * Group commit spreads the one fsync over a whole batch
+	 * (docs/BENCHMARKS.md has the cost). */
 	if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON;"
-			 "PRAGMA synchronous = NORMAL", NULL, NULL, &msg) != SQLITE_OK) {
+			 "PRAGMA synchronous = FULL", NULL, NULL, &msg) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
 		goto fail;
 	}
@@ -723,6 +756,68 @@ int store_rollback(struct store *s)
 	if (q_use(s, Q_ROLLBACK, __func__) < 0)
 		return GW_EINTERNAL;
 	return q_exec(s, Q_ROLLBACK, __func__);
+}
+
+int store_job_begin(struct store *s)
+{
+	/* outside a transaction a SAVEPOINT would open one of its own */
+	if (sqlite3_get_autocommit(s->db))
+		return fail_msg(s, GW_EINTERNAL, __func__, "the transaction was rolled back");
+	return q_exec(s, Q_JOB_SAVEPOINT, __func__);
+}
+
+int store_job_end(struct store *s, int keep)
+{
+	if (sqlite3_get_autocommit(s->db)) {   /* SQLite rolled it all back */
+		if (!s->err[0])
+			return fail_msg(s, GW_EINTERNAL, __func__, "the transaction was rolled back");
+		s->err_rc = 0;   /* keep the reason that came first */
+		return GW_EINTERNAL;
+	}
+	if (!keep && q_exec(s, Q_JOB_ROLLBACK_TO, __func__) < 0)
+		return GW_EINTERNAL;
+	return q_exec(s, Q_JOB_RELEASE, __func__);
+}
+
+int store_failure_is_local(const struct store *s)
+{
+	/* Only errors that say "this row, this value" are the publish's own.
+	 * Anything else (disk full or read-only, I/O, memory, locks, a broken
+	 * schema: SQLITE_ERROR too) is taken to hit every publish alike: then
+	 * the batch fails and is retried later, and nothing is dead-lettered
+	 * for a fault of the store. */
+	switch (s->err_rc & 0xff) {
+	case SQLITE_CONSTRAINT:      /* incl. a trigger's RAISE(ABORT, ...) */
+	case SQLITE_TOOBIG:
+	case SQLITE_MISMATCH:
+	case SQLITE_RANGE:
+		return !sqlite3_get_autocommit(s->db);
+	default:
+		return 0;
+	}
+}
+
+int store_probe(struct store *s, int64_t now_ms)
+{
+	char v[24];
+
+	if (store_begin(s) < 0)
+		return GW_EINTERNAL;
+	snprintf(v, sizeof(v), "%lld", (long long)now_ms);
+	if (q_use(s, Q_PROBE, __func__) < 0)
+		goto fail;
+	b_text(s, Q_PROBE, 1, v);
+	if (q_exec(s, Q_PROBE, __func__) < 0 || store_commit(s) < 0)
+		goto fail;
+	return 0;
+fail:
+	store_rollback(s);
+	return GW_EINTERNAL;
+}
+
+const char *store_last_error(const struct store *s)
+{
+	return s->err;
 }
 
 /* ---- reading a state (any handle) ---- */

@@ -34,6 +34,28 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
 
+/* writer only, inside store_begin/commit: one publish's own savepoint around
+ * its store_apply and store_append_event, so that a publish whose event
+ * cannot be stored is undone whole while the batch goes on. store_job_end
+ * keeps it (keep = 1) or undoes it (0). 0, or GW_EINTERNAL when the
+ * transaction is gone (SQLite rolled it back after SQLITE_FULL, IOERR...):
+ * then the batch has failed. */
+int store_job_begin(struct store *s);
+int store_job_end(struct store *s, int keep);
+/* writer only, right after a GW_EINTERNAL: 1 when the failure was the
+ * publish's own (a constraint or a trigger refused its rows, a value too
+ * big) and the transaction is intact, so the batch can go on without it; 0
+ * when the store failed as a whole (disk full or read-only, I/O, memory,
+ * locks, any other SQLite error): every publish of the batch fails. */
+int store_failure_is_local(const struct store *s);
+/* writer only, outside a transaction: one small write (a row in meta) and
+ * a commit, which tells whether the store accepts commits again after a
+ * failure (an empty transaction writes nothing and would always succeed).
+ * 0 or GW_EINTERNAL. */
+int store_probe(struct store *s, int64_t now_ms);
+/* the handle's thread: the reason of its last failure ("" if none) */
+const char *store_last_error(const struct store *s);
+
 /*
  * writer only, inside store_begin/commit. Applies one publish atomically
  * (its own savepoint): remembers p->id, updates the submission, its records,

@@ -3,8 +3,18 @@
  * jobs arrive, swaps the whole input queue for an empty one under the lock,
  * and works through the batch with the lock released, so submitters never
  * wait on SQLite. One BEGIN IMMEDIATE .. COMMIT covers the batch; each job
- * has its own savepoint inside store_apply, so one bad job does not undo the
- * others.
+ * has its own savepoint (store_job_begin/end around store_apply and its
+ * event), so one bad job does not undo the others: a job the store refuses
+ * on its own (a constraint, a trigger: store_failure_is_local) is rolled
+ * back alone and reported as such (GW_ACK_RETRY), while a failure of the
+ * store as a whole (disk full, read-only, I/O) fails the batch, makes the
+ * writer not ready with the reason, and is probed once a second with a real
+ * write (store_probe) until a commit works again. Publish ids older
+ * than the dedup window go with retention (store_retention_step).
+ *
+ * The input queue is bounded in bytes: writer_submit refuses a job that
+ * would take the queued bytes over cfg.queue_bytes (unless the queue is
+ * empty), and the submitter answers "try later" its own way.
  *
  * The wait is also the housekeeping timer: once a second, or at once while a
  * sweep has work left, the thread does one bounded step of retention or
@@ -29,16 +39,24 @@ struct writer {
 	struct store *store;        /* writer thread only (after start) */
 	char epoch[64];
 	pthread_t thread;
-	pthread_mutex_t lock;       /* guards in_*, stop */
+	pthread_mutex_t lock;       /* guards in_*, queued, stop, why */
 	pthread_cond_t cond;
 	struct gw_job *in_head, **in_tail;
+	size_t queued;              /* bytes of the queued jobs (job_cost) */
 	int stop;
+	char why[256];              /* why the store is not ready */
 	atomic_int ready;
 	/* writer thread only: what the current retention sweep deleted (logged
 	 * once when it ends), and whether a vacuum is under way (housekeeping) */
 	struct { unsigned submissions; uint64_t ids, rows; } swept;
 	int vacuuming;
 };
+
+/* what a queued job counts against queue_bytes: its publish and the job */
+static size_t job_cost(const struct gw_job *j)
+{
+	return j->bytes + sizeof(*j);
+}
 
 static int64_t wall_ms(void)
 {
@@ -70,80 +88,147 @@ void writer_job_free(struct gw_job *j)
 	free(j);
 }
 
-/* writer thread: applies one job inside the open transaction */
+/* writer thread: applies one job inside the open transaction, in its own
+ * savepoint: the publish and its event are kept together or undone
+ * together. A GW_EINTERNAL that was the job's own is marked j->alone; any
+ * other GW_EINTERNAL means the batch has failed. */
 static void apply_job(struct writer *w, struct gw_job *j)
 {
 	struct gw_state st;
 	char at[32];
 	int64_t now = wall_ms();
-	int r;
+	char *ev = NULL, *legacy = NULL;
+	int r, local = 0;
 
+	if (store_job_begin(w->store)) {
+		j->result = GW_EINTERNAL;
+		snprintf(j->err, sizeof(j->err), "%s", store_last_error(w->store));
+		return;
+	}
 	memset(&st, 0, sizeof(st));
 	r = store_apply(w->store, &j->pub, now, &st, j->err, sizeof(j->err));
+	if (r == 0) {
+		j->seq = st.seq;
+		proto_iso8601(now, at);
+		ev = proto_encode_event(&st, w->epoch, j->type, at);
+		legacy = proto_encode_legacy(&st);
+		proto_state_clear(&st);
+		if (!ev || !legacy) {
+			r = GW_EINTERNAL;   /* out of memory: not the publish's fault */
+			snprintf(j->err, sizeof(j->err), "out of memory for the event");
+		} else if (store_append_event(w->store, j->key, j->seq, j->type, ev, now,
+					      w->cfg.history)) {
+			r = GW_EINTERNAL;
+			local = store_failure_is_local(w->store);
+			snprintf(j->err, sizeof(j->err), "could not store the event: %s",
+				 store_last_error(w->store));
+		}
+	} else if (r == GW_EINTERNAL) {
+		local = store_failure_is_local(w->store);
+	}
+	/* undo everything of a failed job (store_apply undid its own part,
+	 * but not the event), keep the rest; if that fails the transaction is
+	 * gone and so is the batch */
+	if (store_job_end(w->store, r >= 0) < 0) {
+		r = GW_EINTERNAL;
+		local = 0;
+		snprintf(j->err, sizeof(j->err), "%s", store_last_error(w->store));
+	}
 	j->result = r;
-	if (r != 0)
-		return;
-	j->seq = st.seq;
-	proto_iso8601(now, at);
-	char *ev = proto_encode_event(&st, w->epoch, j->type, at);
-	char *legacy = proto_encode_legacy(&st);
-	proto_state_clear(&st);
-	if (!ev || !legacy ||
-	    store_append_event(w->store, j->key, j->seq, j->type, ev, now, w->cfg.history)) {
-		/* the publish is applied but its event cannot be kept: fail the
-		 * whole batch rather than break the seq sequence */
+	if (r != 0) {
 		free(ev);
 		free(legacy);
-		j->result = GW_EINTERNAL;
-		snprintf(j->err, sizeof(j->err), "could not store the event");
+		j->alone = r == GW_EINTERNAL && local;
+		j->seq = 0;
 		return;
 	}
 	j->event = gw_buf_take_str(ev);
 	j->legacy = gw_buf_take_str(legacy);
-	if (!j->event || !j->legacy)
-		j->result = GW_EINTERNAL;
+	if (!j->event || !j->legacy) {
+		j->result = GW_EINTERNAL;   /* the batch fails: its seq is taken */
+		return;
+	}
+	j->event->t_in_ns = j->legacy->t_in_ns = j->t_in_ns;
 }
 
 int writer_ack_of(const struct gw_job *j)
 {
 	if (j->result >= 0)
 		return GW_ACK_OK;
-	return j->result == GW_EINTERNAL ? GW_ACK_REQUEUE : GW_ACK_REJECT;
+	if (j->result == GW_EINTERNAL)
+		return j->alone ? GW_ACK_RETRY : GW_ACK_REQUEUE;
+	return GW_ACK_REJECT;
 }
 
-/* writer thread: one transaction over the batch; 0 if it committed */
+/* writer thread: the store failed as a whole; /readyz says why until a
+ * commit or a probe works again */
+static void set_unready(struct writer *w, const char *why)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(w->why, sizeof(w->why), "%s", why && *why ? why : "store failure");
+	pthread_mutex_unlock(&w->lock);
+	if (atomic_exchange(&w->ready, 0))
+		GW_ERR("%s: the store does not accept commits: %s", __func__, w->why);
+	GW_SET(store_up, 0);
+}
+
+static void set_ready(struct writer *w)
+{
+	if (!atomic_exchange(&w->ready, 1))
+		GW_INFO("%s: the store accepts commits again", __func__);
+	GW_SET(store_up, 1);
+}
+
+/* writer thread: one transaction over the batch. Apply time and commit time
+ * (with synchronous=FULL: the WAL's fsync) are measured apart. */
 static void run_batch(struct writer *w, struct gw_job *batch)
 {
-	uint64_t t0 = metrics_now_ns();
+	uint64_t t0 = metrics_now_ns(), t1;
 	int failed;
+	char why[256] = "";
 
 	for (struct gw_job *j = batch; j; j = j->next) {
 		memcpy(j->key, j->pub.key, sizeof(j->key));
 		j->type = j->pub.type;
 	}
 	failed = store_begin(w->store) != 0;
+	if (failed)
+		snprintf(why, sizeof(why), "%s", store_last_error(w->store));
 
 	for (struct gw_job *j = batch; j && !failed; j = j->next) {
 		apply_job(w, j);
 		proto_pub_free(&j->pub);   /* the JSON is no longer needed */
-		if (j->result == GW_EINTERNAL)
+		if (j->result == GW_EINTERNAL && !j->alone) {
 			failed = 1;
+			snprintf(why, sizeof(why), "%s", j->err);
+		}
 	}
-	if (!failed && store_commit(w->store) == 0) {
-		metrics_observe(&gw_metrics.commit_seconds, metrics_now_ns() - t0);
-		atomic_store(&w->ready, 1);
-	} else {
+	t1 = metrics_now_ns();
+	if (!failed) {
+		metrics_observe(&gw_metrics.apply_seconds, t1 - t0);
+		if (store_commit(w->store) == 0) {
+			metrics_observe(&gw_metrics.commit_seconds, metrics_now_ns() - t1);
+			set_ready(w);
+		} else {
+			failed = 1;
+			snprintf(why, sizeof(why), "%s", store_last_error(w->store));
+		}
+	}
+	if (failed) {
 		store_rollback(w->store);
-		atomic_store(&w->ready, 0);
-		GW_ERR("%s: store commit failed; the batch is refused", __func__);
+		GW_INC(store_commit_failures);
+		set_unready(w, why);
+		GW_ERR("%s: store commit failed; the batch is refused: %s", __func__, why);
 		for (struct gw_job *j = batch; j; j = j->next) {
 			proto_pub_free(&j->pub);
 			gw_buf_unref(j->legacy);
 			gw_buf_unref(j->event);
 			j->legacy = j->event = NULL;
+			j->seq = 0;
 			if (j->result >= 0 || j->result == GW_EINTERNAL) {
 				j->result = GW_EINTERNAL;
-				snprintf(j->err, sizeof(j->err), "store unavailable");
+				j->alone = 0;
+				snprintf(j->err, sizeof(j->err), "store unavailable: %.170s", why);
 			}
 		}
 	}
@@ -273,9 +358,11 @@ static void *writer_main(void *arg)
 		batch = w->in_head;
 		tail = &batch;
 		while (*tail && n < w->cfg.batch) {
+			w->queued -= job_cost(*tail);
 			tail = &(*tail)->next;
 			n++;
 		}
+		GW_SET(writer_queue_bytes, (int64_t)w->queued);
 		rest = *tail;
 		*tail = NULL;
 		w->in_head = rest;
@@ -299,11 +386,14 @@ static void *writer_main(void *arg)
 		if (now >= next_tick) {
 			next_tick = now + 1000;
 			/* after a failed commit, probe once a second so /readyz
-			 * recovers without waiting for the next publish */
-			if (!atomic_load(&w->ready) && store_begin(w->store) == 0 &&
-			    store_commit(w->store) == 0) {
-				atomic_store(&w->ready, 1);
-				GW_INFO("%s: the store accepts commits again", __func__);
+			 * recovers without waiting for the next publish; the probe
+			 * writes, as an empty transaction would succeed on a full
+			 * or read-only disk */
+			if (!atomic_load(&w->ready)) {
+				if (store_probe(w->store, now) == 0)
+					set_ready(w);
+				else
+					set_unready(w, store_last_error(w->store));
 			}
 			update_gauges(w);
 		}
@@ -331,6 +421,7 @@ int writer_start(const struct writer_cfg *cfg, struct writer **out,
 		goto init_fail;
 	snprintf(w->epoch, sizeof(w->epoch), "%s", store_epoch(w->store));
 	atomic_store(&w->ready, 1);
+	GW_SET(store_up, 1);
 	if (pthread_create(&w->thread, NULL, writer_main, w)) {
 		snprintf(err, errlen, "cannot start the writer thread");
 		goto init_fail;
@@ -346,14 +437,23 @@ init_fail:
 	return -1;
 }
 
-void writer_submit(struct writer *w, struct gw_job *j)
+int writer_submit(struct writer *w, struct gw_job *j)
 {
-	j->next = NULL;
+	size_t cost = job_cost(j);
+
 	pthread_mutex_lock(&w->lock);
+	if (w->cfg.queue_bytes && w->in_head && w->queued + cost > w->cfg.queue_bytes) {
+		pthread_mutex_unlock(&w->lock);
+		return -1;   /* j untouched: still the caller's */
+	}
+	j->next = NULL;
 	*w->in_tail = j;
 	w->in_tail = &j->next;
+	w->queued += cost;
+	GW_SET(writer_queue_bytes, (int64_t)w->queued);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	return 0;
 }
 
 void writer_stop(struct writer *w)
@@ -379,6 +479,13 @@ void writer_free(struct writer *w)
 int writer_ready(const struct writer *w)
 {
 	return atomic_load(&((struct writer *)w)->ready);
+}
+
+void writer_why(struct writer *w, char *out, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(out, len, "%s", w->why);
+	pthread_mutex_unlock(&w->lock);
 }
 
 const char *writer_epoch(const struct writer *w)

@@ -13,6 +13,14 @@
  * Between batches it does the store's housekeeping in small steps: retention
  * (deleting old submissions and publish ids), incremental vacuum, and the
  * store gauges of /metrics.
+ *
+ * The input queue is bounded in bytes (writer_cfg.queue_bytes): a submit
+ * that would exceed it is refused, and the submitter answers the way its
+ * protocol does (HTTP 503, AMQP: hold the delivery and stop reading). A
+ * publish that fails on its own (the store refused its rows) is undone alone
+ * and the rest of its batch commits; a failure of the store itself (disk
+ * full, read-only, I/O) fails the batch, and the writer then probes the
+ * store once a second until a commit succeeds again.
  */
 #ifndef GW_WRITER_H
 #define GW_WRITER_H
@@ -24,7 +32,15 @@
 
 struct writer;
 
-enum gw_ack { GW_ACK_OK = 0, GW_ACK_REJECT, GW_ACK_REQUEUE };
+/* what a broker should do with a finished job's delivery (writer_ack_of) */
+enum gw_ack {
+	GW_ACK_OK = 0,           /* applied or duplicate: acknowledge */
+	GW_ACK_REJECT,           /* invalid: reject, so it is dead-lettered */
+	GW_ACK_REQUEUE,          /* the store failed: requeue, it may work later */
+	GW_ACK_RETRY,            /* this publish failed on its own while the store
+				  * works: requeue, but only a bounded number of
+				  * times (it may fail the same way forever) */
+};
 
 struct gw_job {
 	struct gw_job *next;     /* queue link */
@@ -32,10 +48,14 @@ struct gw_job {
 	int source;              /* enum gw_source */
 	uint64_t cookie;         /* HTTP request id, AMQP delivery tag, ... */
 	uint64_t t_in_ns;        /* metrics_now_ns() at arrival */
+	size_t bytes;            /* set by the submitter: the publish's size (its
+				  * body), counted against writer_cfg.queue_bytes */
 	/* set by the writer */
 	char key[GW_KEY_MAX + 1];
 	int type;                /* enum gw_pub_type */
 	int result;              /* 0 applied, 1 duplicate, or a gw_err */
+	int alone;               /* GW_EINTERNAL for this publish only: the store
+				  * refused it, the rest of the batch committed */
 	char err[200];
 	uint64_t seq;            /* the event's seq when applied */
 	struct gw_buf *legacy;   /* encoded legacy frame; ref owned by the job */
@@ -64,14 +84,17 @@ struct writer_cfg {
 	int64_t retention_final_ms; /* the same for Completed / final Error */
 	unsigned purge_rows;     /* rows per retention step (0: 1000) */
 	unsigned vacuum_pages;   /* pages per incremental vacuum step (0: 256) */
+	size_t queue_bytes;      /* bound of the queued jobs' bytes (0: none) */
 };
 
 /* main thread: opens the store (creating and migrating it) and starts the
  * thread. Returns 0 or -1 with a reason in err. */
 int writer_start(const struct writer_cfg *cfg, struct writer **out,
 		 char *err, size_t errlen);
-/* any thread: queues a job; the writer owns it until it is handed back */
-void writer_submit(struct writer *w, struct gw_job *job);
+/* any thread: queues a job; the writer owns it until it is handed back.
+ * Returns 0, or -1 when the queued jobs' bytes would exceed queue_bytes: the
+ * job is then still the caller's. A job always fits into an empty queue. */
+int writer_submit(struct writer *w, struct gw_job *job);
 /* any thread: what a broker should do with the delivery of a finished job
  * (enum gw_ack): acknowledge it (applied or duplicate), reject it (invalid:
  * dead-lettered) or requeue it (the store failed: it may work later) */
@@ -83,6 +106,9 @@ void writer_stop(struct writer *w);
 void writer_free(struct writer *w);
 /* any thread: 1 while the store accepts commits */
 int writer_ready(const struct writer *w);
+/* any thread: why the store does not accept commits (the SQLite error of
+ * the failed commit, e.g. "database or disk is full") */
+void writer_why(struct writer *w, char *out, size_t len);
 /* any thread: the store's epoch (constant for the process's life) */
 const char *writer_epoch(const struct writer *w);
 

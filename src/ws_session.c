@@ -289,8 +289,25 @@ static void legacy_receive(struct ws_pss *p, const char *msg, size_t len)
 	}
 	job->done = legacy_done;
 	job->done_arg = p->inflight;
+	job->bytes = len;
 	p->inflight->n++;
-	writer_submit(hub_writer(h), job);
+	if (writer_submit(hub_writer(h), job)) {
+		/* the writer's queue is full: this publisher sends faster than the
+		 * store commits. The legacy protocol has no answer to a publish, so
+		 * say it and close with 1013 (try again later) rather than drop
+		 * its frames silently. */
+		p->inflight->n--;
+		writer_job_free(job);
+		GW_INC(publishes[GW_SRC_WS][GW_OUT_FAILED]);
+		GW_INC(writer_queue_full);
+		GW_WARN_RL("%s: %s publishes to %s faster than the store commits (write queue full); "
+			   "closing it with 1013", __func__, p->s.ip, p->key);
+		json_t *e = json_pack("{s:s, s:s}", "error", "too_many", "detail",
+				      "the store's write queue is full; try again later");
+		if (e)
+			send_json(p, e);
+		hub_close_soon(&p->s, 1013, "write queue full");
+	}
 }
 
 /* ---- /ws commands ---- */
@@ -374,7 +391,7 @@ static void replay_page(struct ws_pss *p, struct reg_sub *sub)
 	sub->last_seq = r.next - 1;
 	if (n < REPLAY_PAGE)
 		sub->replaying = 0;   /* caught up with the store: live from here */
-	else if (!p->s.qlen)
+	else if (!hub_queued(&p->s))
 		/* its filter kept nothing of this page: the queue will not drain
 		 * by itself, so ask for a turn to read the next one */
 		lws_callback_on_writable(p->s.wsi);
@@ -428,6 +445,7 @@ static void cmd_subscribe(struct ws_pss *p, const struct gw_cmd *cmd)
 		return;
 	}
 	sub->filter = filter;
+	sub->mode = cmd->mode;
 	memset(&st, 0, sizeof(st));
 	if (store_get_state(rs, key, &st)) {
 		hub_leave(&p->s, sub);
@@ -578,7 +596,14 @@ int ws_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(p, wsi);
 	case LWS_CALLBACK_RECEIVE:
-		return p->s.hub ? on_receive(p, wsi, in, len) : -1;
+		if (!p->s.hub)
+			return -1;
+		hub_seen(&p->s);
+		return on_receive(p, wsi, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (p->s.hub)
+			hub_seen(&p->s);
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return p->s.hub ? hub_writeable(&p->s) : -1;
 	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:

@@ -1276,6 +1276,84 @@ static void test_rpc(void)
 #undef RPC
 }
 
+/* SSE framing: id, one data: line per line of the data, the blank line */
+static void test_sse_encode(void)
+{
+	char *s;
+
+	s = proto_encode_sse("ab12:7", "{\"op\":\"event\"}", 14);
+	CHECK_EQ_STR(s, "id: ab12:7\ndata: {\"op\":\"event\"}\n\n");
+	free(s);
+	s = proto_encode_sse(NULL, "one\ntwo\r\nthree\rfour", 19);
+	CHECK_EQ_STR(s, "data: one\ndata: two\ndata: three\ndata: four\n\n");
+	free(s);
+	/* a trailing line end adds no empty line; an empty line inside stays */
+	s = proto_encode_sse(NULL, "a\n\nb\n", 5);
+	CHECK_EQ_STR(s, "data: a\ndata: \ndata: b\n\n");
+	free(s);
+	s = proto_encode_sse("x:1", "", 0);
+	CHECK_EQ_STR(s, "id: x:1\ndata: \n\n");
+	free(s);
+	/* an id that would end its line early is refused */
+	CHECK(proto_encode_sse("a\nb:1", "{}", 2) == NULL);
+	CHECK(proto_encode_sse("a\rb:1", "{}", 2) == NULL);
+	/* an event frame as the gateway sends it, and its id read back */
+	{
+		char id[GW_EVENT_ID_MAX], epoch[GW_EPOCH_MAX + 1];
+		uint64_t seq = 0;
+
+		proto_event_id("cb559ee13a3be5cc9ffd7dfea3d3a837", 18446744073709551615ull, id, sizeof(id));
+		CHECK_EQ_STR(id, "cb559ee13a3be5cc9ffd7dfea3d3a837:18446744073709551615");
+		CHECK_EQ_INT(proto_parse_event_id(id, epoch, sizeof(epoch), &seq), 0);
+		CHECK_EQ_STR(epoch, "cb559ee13a3be5cc9ffd7dfea3d3a837");
+		CHECK(seq == 18446744073709551615ull);
+	}
+}
+
+/* Last-Event-ID: "<epoch>:<seq>" or nothing usable */
+static void test_parse_event_id(void)
+{
+	char epoch[GW_EPOCH_MAX + 1] = "unchanged";
+	char small[4];
+	char long_epoch[GW_EPOCH_MAX + 8];
+	uint64_t seq = 99;
+
+	CHECK_EQ_INT(proto_parse_event_id("e1:0", epoch, sizeof(epoch), &seq), 0);
+	CHECK_EQ_STR(epoch, "e1");
+	CHECK_EQ_INT(seq, 0);
+	CHECK_EQ_INT(proto_parse_event_id("A-b_9:25", epoch, sizeof(epoch), &seq), 0);
+	CHECK_EQ_STR(epoch, "A-b_9");
+	CHECK_EQ_INT(seq, 25);
+	seq = 99;
+	strcpy(epoch, "unchanged");
+	static const char *const bad[] = {
+		"", ":", "e1", "e1:", ":5", "e1:-1", "e1:+1", "e1: 5", "e1:5 ", "e1:0x10",
+		"e 1:5", "e1:18446744073709551616", "e1:99999999999999999999", "é:1", "e1:5:",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = proto_parse_event_id(bad[i], epoch, sizeof(epoch), &seq);
+		if (r != -1)
+			fprintf(stderr, "accepted bad event id \"%s\"\n", bad[i]);
+		CHECK_EQ_INT(r, -1);
+	}
+	CHECK_EQ_INT(proto_parse_event_id(NULL, epoch, sizeof(epoch), &seq), -1);
+	CHECK_EQ_STR(epoch, "unchanged");
+	CHECK_EQ_INT(seq, 99);
+	/* the epoch must fit: the caller's buffer and GW_EPOCH_MAX */
+	CHECK_EQ_INT(proto_parse_event_id("abcd:1", small, sizeof(small), &seq), -1);
+	CHECK_EQ_INT(proto_parse_event_id("abc:1", small, sizeof(small), &seq), 0);
+	CHECK_EQ_STR(small, "abc");
+	memset(long_epoch, 'a', GW_EPOCH_MAX + 1);
+	strcpy(long_epoch + GW_EPOCH_MAX + 1, ":1");
+	CHECK_EQ_INT(proto_parse_event_id(long_epoch, epoch, sizeof(epoch), &seq), -1);
+	long_epoch[GW_EPOCH_MAX] = ':';
+	long_epoch[GW_EPOCH_MAX + 1] = '2';
+	long_epoch[GW_EPOCH_MAX + 2] = '\0';
+	CHECK_EQ_INT(proto_parse_event_id(long_epoch, epoch, sizeof(epoch), &seq), 0);
+	CHECK_EQ_INT(seq, 2);
+	CHECK_EQ_INT(strlen(epoch), GW_EPOCH_MAX);
+}
+
 int main(void)
 {
 	test_keys();
@@ -1296,5 +1374,7 @@ int main(void)
 	test_routing_hint();
 	test_delivery();
 	test_rpc();
+	test_sse_encode();
+	test_parse_event_id();
 	return check_report();
 }

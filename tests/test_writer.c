@@ -3,7 +3,9 @@
  * order with their results and encoded frames (through the done callback);
  * AMQP jobs are acknowledged through their committed callback only after
  * their commit, with the right outcome; stop drains everything queued;
- * hand-off tasks from several threads all run.
+ * hand-off tasks from several threads all run. A publish the store refuses
+ * on its own (a trigger here) fails alone while the rest of its batch
+ * commits; the input queue is bounded in bytes.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,8 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "check.h"
 #include "handoff.h"
+#include "metrics.h"
 #include "proto.h"
 #include "store.h"
 #include "writer.h"
@@ -297,6 +302,142 @@ static void test_retention(const char *db)
 	CHECK(atomic_load(&gw_metrics.store_bytes) > 0);
 }
 
+/* runs sql on db through a connection of its own */
+static void sql(const char *db, const char *q)
+{
+	sqlite3 *h = NULL;
+	char *msg = NULL;
+
+	CHECK_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+	sqlite3_busy_timeout(h, 5000);
+	if (sqlite3_exec(h, q, NULL, NULL, &msg) != SQLITE_OK)
+		fprintf(stderr, "%s: %s\n", q, msg);
+	CHECK(msg == NULL);
+	sqlite3_free(msg);
+	sqlite3_close(h);
+}
+
+/*
+ * A poison publish: the store refuses it every time (a trigger stands for
+ * any deterministic per-publish store error). It must fail alone, reported
+ * GW_ACK_RETRY (so the bridge can count attempts and dead-letter it), while
+ * every other publish of its batch commits with contiguous seqs. Before, it
+ * failed its whole batch (HTTP 503s, AMQP requeues) every time it came back.
+ * A publish whose event cannot be stored is undone whole: its submission
+ * keeps its seq and state.
+ */
+static void test_poison_fails_alone(const char *db)
+{
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .done = on_done };
+	struct writer *w;
+	char err[200];
+
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);   /* the schema */
+	writer_stop(w);
+	writer_free(w);
+	sql(db, "CREATE TRIGGER poison_ins BEFORE INSERT ON submissions"
+		" WHEN NEW.notification = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+		"CREATE TRIGGER poison_upd BEFORE UPDATE ON submissions"
+		" WHEN NEW.notification = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+		"CREATE TRIGGER poison_ev BEFORE INSERT ON events"
+		" WHEN NEW.json LIKE '%poison-event%' BEGIN SELECT RAISE(ABORT, 'no event'); END;");
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
+
+	pthread_mutex_lock(&mu);
+	nacks = 0;
+	pthread_mutex_unlock(&mu);
+	/* one batch: the writer is started, all five are queued before it runs
+	 * them or not; either way each must get its own outcome */
+	writer_submit(w, job(GW_SRC_HTTP, 1, "{\"type\":\"notification\",\"submission\":\"p\",\"notification\":\"one\"}"));
+	writer_submit(w, job(GW_SRC_AMQP, 201, "{\"type\":\"notification\",\"submission\":\"p\",\"notification\":\"poison\"}"));
+	writer_submit(w, job(GW_SRC_AMQP, 202, "{\"type\":\"notification\",\"submission\":\"p\",\"notification\":\"two\"}"));
+	writer_submit(w, job(GW_SRC_AMQP, 203, "{\"type\":\"notification\",\"submission\":\"p\",\"notification\":\"poison-event\"}"));
+	writer_submit(w, job(GW_SRC_HTTP, 2, "{\"type\":\"notification\",\"submission\":\"p\",\"notification\":\"three\"}"));
+
+	struct gw_job **v = collect(w, 5);
+	if (check_failures())
+		goto out;
+	CHECK_EQ_INT(v[0]->result, 0);
+	CHECK_EQ_INT(v[0]->seq, 1);
+	CHECK_EQ_INT(v[1]->result, GW_EINTERNAL);
+	CHECK(v[1]->alone);
+	CHECK(strstr(v[1]->err, "poisoned") != NULL);
+	CHECK_EQ_INT(writer_ack_of(v[1]), GW_ACK_RETRY);
+	CHECK_EQ_INT(v[2]->result, 0);
+	CHECK_EQ_INT(v[2]->seq, 2);
+	CHECK_EQ_INT(v[3]->result, GW_EINTERNAL);   /* applied, but its event not */
+	CHECK(v[3]->alone);
+	CHECK(v[3]->event == NULL && v[3]->legacy == NULL);
+	CHECK_EQ_INT(v[4]->result, 0);
+	CHECK_EQ_INT(v[4]->seq, 3);                 /* 3: the undone one took none */
+	CHECK(strstr((char *)gw_buf_data(v[4]->event), "\"notification\":\"three\"") != NULL);
+	CHECK(writer_ready(w));                     /* the store itself is fine */
+	pthread_mutex_lock(&mu);
+	CHECK_EQ_INT(nacks, 3);
+	CHECK_EQ_INT(acks[0].outcome, GW_ACK_RETRY);
+	CHECK_EQ_INT(acks[1].outcome, GW_ACK_OK);
+	CHECK_EQ_INT(acks[2].outcome, GW_ACK_RETRY);
+	pthread_mutex_unlock(&mu);
+out:
+	free_jobs(v, 5);
+	writer_stop(w);
+	writer_free(w);
+}
+
+/*
+ * The input queue is bounded in bytes. Another connection holds the write
+ * lock, so the writer's first batch waits in BEGIN IMMEDIATE (busy timeout)
+ * while more jobs queue: those that fit are taken, the next is refused and
+ * stays the caller's; after the lock goes, everything taken commits and the
+ * refused one fits again.
+ */
+static void test_queue_bound(const char *db)
+{
+	enum { BODY = 1000 };
+	size_t cost = BODY + sizeof(struct gw_job);
+	struct writer_cfg cfg = { .db_path = db, .history = 1000, .batch = 64,
+				  .dedup_window_ms = 3600000, .done = on_done, .queue_bytes = 3 * cost };
+	struct writer *w;
+	sqlite3 *h = NULL;
+	char err[200], json[128];
+	struct gw_job *j[5];
+	int taken = 0;
+
+	CHECK_EQ_INT(writer_start(&cfg, &w, err, sizeof(err)), 0);
+	CHECK_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < 5; i++) {
+		snprintf(json, sizeof(json), "{\"type\":\"notification\",\"submission\":\"q\","
+			 "\"notification\":\"%d\"}", i);
+		j[i] = job(GW_SRC_HTTP, (uint64_t)i, json);
+		j[i]->bytes = BODY;
+	}
+	CHECK_EQ_INT(writer_submit(w, j[0]), 0);
+	/* the writer takes it and then waits for the lock */
+	while (atomic_load(&gw_metrics.writer_queue_bytes) != 0)
+		usleep(1000);
+	for (int i = 1; i < 4; i++)
+		CHECK_EQ_INT(writer_submit(w, j[i]), 0);
+	CHECK_EQ_INT(writer_submit(w, j[4]), -1);    /* 4 x cost > 3 x cost */
+	CHECK(j[4]->next == NULL);
+	CHECK_EQ_INT(atomic_load(&gw_metrics.writer_queue_bytes), (int64_t)(3 * cost));
+	CHECK_EQ_INT(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	while (writer_submit(w, j[4]))               /* room again once taken */
+		usleep(1000);
+	struct gw_job **v = collect(w, 5);
+	for (int i = 0; i < 5 && !check_failures(); i++) {
+		CHECK_EQ_INT(v[i]->result, 0);
+		CHECK_EQ_INT(v[i]->seq, i + 1);
+		taken++;
+	}
+	CHECK_EQ_INT(taken, 5);
+	free_jobs(v, 5);
+	writer_stop(w);
+	writer_free(w);
+}
+
 static atomic_int ran;
 
 static void task(void *ctx, void *arg)
@@ -336,16 +477,20 @@ static void test_handoff(void)
 
 int main(void)
 {
-	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96], db3[96];
+	char dir[] = "/tmp/sg-writer-XXXXXX", db1[96], db2[96], db3[96], db4[96], db5[96];
 
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(db1, sizeof(db1), "%s/a.db", dir);
 	snprintf(db2, sizeof(db2), "%s/b.db", dir);
 	snprintf(db3, sizeof(db3), "%s/c.db", dir);
+	snprintf(db4, sizeof(db4), "%s/d.db", dir);
+	snprintf(db5, sizeof(db5), "%s/e.db", dir);
 	test_results_and_acks(db1);
 	test_stop_drains(db2);
 	test_retention(db3);
+	test_poison_fails_alone(db4);
+	test_queue_bound(db5);
 	test_handoff();
 	return check_report();
 }

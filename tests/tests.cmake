@@ -3,7 +3,8 @@
 # with /usr/bin/python3 (Debian's python3-websockets and python3-pika live
 # there); tests/integration/browser_*.mjs drive headless Chromium with node.
 # Labels: unit, integration, broker (needs RabbitMQ), browser (needs Chromium),
-# image (builds and runs the container image with podman, as root).
+# image (builds and runs the container image with podman, as root), faults
+# (power cuts, full and read-only disks, kill -9, network partitions; as root).
 
 file(GLOB GW_UNIT_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
 foreach(src IN LISTS GW_UNIT_TESTS)
@@ -36,6 +37,12 @@ foreach(src IN LISTS GW_PY_TESTS)
     set(labels "integration;image")
   else()
     set(labels "integration")
+  endif()
+  # fault tests (faults_*, broker_faults_*): they cut power, fill and break
+  # disks, kill the gateway and cut the network (as root); -LE faults leaves
+  # them out of a quick run
+  if(name MATCHES "faults_")
+    list(APPEND labels "faults")
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${labels}" TIMEOUT 900
     ENVIRONMENT "${GW_TEST_ENV}")

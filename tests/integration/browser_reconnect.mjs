@@ -45,6 +45,10 @@ t.test('stop, restart, publish meanwhile: the page resumes with every event', as
 	const pages = [await openPage(ctx, key), await openPage(ctx, key)];
 	for (const p of pages)
 		await p.waitForSelector('[data-testid=status][data-status=Loaded]', { timeout: WAIT });
+	// the page fills its timeline from GET .../events once states stop
+	// arriving for a moment: let it, or the first event is never in it
+	for (const p of pages)
+		await p.waitForSelector(`[data-testid=timeline] li[data-seq="${first.seq}"]`, { timeout: WAIT });
 
 	await gw.stop();   // SIGTERM: closes sockets with 1001, exits 0
 	for (const p of pages)

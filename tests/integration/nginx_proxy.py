@@ -6,6 +6,8 @@ of our own (own prefix, pid and temp paths, foreground: daemon off).
 Used as a module (Nginx) by the Python tests and as a program by the browser
 tests:  python3 nginx_proxy.py --gateway 127.0.0.1:P --app 127.0.0.1:Q
 prints "ready PORT" once nginx answers, and runs until it gets SIGTERM.
+With --refuse-websocket the /ws location answers 403 to everything, as a
+corporate proxy that blocks WebSockets does (/sse/ still goes through).
 """
 import argparse
 import os
@@ -30,7 +32,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def render(gateway, app, port):
+def render(gateway, app, port, refuse_websocket=False):
     """deploy/nginx/statusgate.conf for these addresses; fails loudly if the
     file no longer has the lines this rewrites"""
     with open(CONF) as f:
@@ -38,6 +40,8 @@ def render(gateway, app, port):
     subs = ((r"server statusgate:8080;", "server %s;" % gateway),
             (r"server web:8000;", "server %s;" % app),
             (r"listen 80;", "listen 127.0.0.1:%d;" % port))
+    if refuse_websocket:
+        subs += ((r"location /ws {", "location /ws {\n\t\treturn 403;   # a proxy that blocks WebSockets"),)
     for pat, rep in subs:
         text, n = re.subn(re.escape(pat), rep, text)
         if n != 1:
@@ -46,7 +50,7 @@ def render(gateway, app, port):
 
 
 class Nginx:
-    def __init__(self, gateway, app="127.0.0.1:9", port=None):
+    def __init__(self, gateway, app="127.0.0.1:9", port=None, refuse_websocket=False):
         if not os.path.exists(NGINX):
             raise RuntimeError("nginx is not installed (scripts/deps.sh --test installs it)")
         self.port = port or free_port()
@@ -54,7 +58,7 @@ class Nginx:
         for d in ("logs", "tmp"):
             os.makedirs(os.path.join(self.dir, d))
         with open(os.path.join(self.dir, "statusgate.conf"), "w") as f:
-            f.write(render(gateway, app, self.port))
+            f.write(render(gateway, app, self.port, refuse_websocket))
         tmp = os.path.join(self.dir, "tmp")
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
             f.write("""daemon off;
@@ -128,8 +132,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gateway", required=True, help="statusgate's HOST:PORT")
     ap.add_argument("--app", default="127.0.0.1:9", help="the web application's HOST:PORT")
+    ap.add_argument("--refuse-websocket", action="store_true",
+                    help="answer 403 on /ws, as a proxy that blocks WebSockets")
     a = ap.parse_args()
-    ng = Nginx(a.gateway, a.app).start()
+    ng = Nginx(a.gateway, a.app, refuse_websocket=a.refuse_websocket).start()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print("ready %d" % ng.port, flush=True)

@@ -7,6 +7,8 @@ HOME directories (so its own Erlang cookie) in a temp dir. It never touches
 the system node or another test's node, so tests can run side by side.
 stop() / start() again keep the same ports and data: that is the broker-loss
 test. A node that cannot start raises (a failure, never a skip).
+Broker(netns=NAME, host=IP) runs the node (and rabbitmqctl) inside a network
+namespace, listening on IP there: the partition tests cut its link.
 
 Cluster(3).start() makes a RabbitMQ cluster of such private nodes on this
 one machine: the same Erlang cookie in each node's HOME, the nodes started
@@ -43,8 +45,11 @@ def ensure_installed():
         raise RuntimeError("rabbitmq-server is not installed and deps.sh could not install it")
 
 
-def _as_rabbitmq(cmd):
-    """argv that runs cmd as the rabbitmq user (we are root in CI)."""
+def _as_rabbitmq(cmd, netns=None):
+    """argv that runs cmd as the rabbitmq user (we are root in CI), inside
+    network namespace netns when given."""
+    if netns:
+        return ["ip", "netns", "exec", netns, "runuser", "-u", "rabbitmq", "--"] + cmd
     if os.getuid() == 0:
         return ["runuser", "-u", "rabbitmq", "--"] + cmd
     if pwd.getpwuid(os.getuid()).pw_name == "rabbitmq":
@@ -53,11 +58,13 @@ def _as_rabbitmq(cmd):
 
 
 class Broker:
-    def __init__(self, workdir=None, cookie=None, erl_args=None):
+    def __init__(self, workdir=None, cookie=None, erl_args=None, netns=None, host="127.0.0.1"):
         """cookie: the Erlang cookie (nodes of one cluster share it; default:
-        the VM makes one); erl_args: RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS."""
+        the VM makes one); erl_args: RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS;
+        netns, host: run it in a network namespace, listening on host."""
         ensure_installed()
         self.erl_args = erl_args
+        self.netns, self.host = netns, host
         suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         self.node = "sg%s@localhost" % suffix
         self.port = harness.free_port()
@@ -68,7 +75,7 @@ class Broker:
         # an empty config: the system's /etc/rabbitmq must not leak in
         self.conf = os.path.join(self.dir, "rabbitmq")
         with open(self.conf + ".conf", "w") as f:
-            f.write("loopback_users = none\nlisteners.tcp.1 = 127.0.0.1:%d\n" % self.port)
+            f.write("loopback_users = none\nlisteners.tcp.1 = %s:%d\n" % (self.host, self.port))
         with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
             f.write("[].\n")
         if cookie:
@@ -88,7 +95,7 @@ class Broker:
 
     @property
     def url(self):
-        return "amqp://guest:guest@127.0.0.1:%d" % self.port
+        return "amqp://guest:guest@%s:%d" % (self.host, self.port)
 
     def _env(self, server):
         env = {
@@ -104,7 +111,7 @@ class Broker:
         }
         if server:
             env["RABBITMQ_NODE_PORT"] = str(self.port)
-            env["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1"
+            env["RABBITMQ_NODE_IP_ADDRESS"] = self.host
             env["RABBITMQ_DIST_PORT"] = str(self.dist_port)
             if self.erl_args:
                 env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = self.erl_args
@@ -113,7 +120,7 @@ class Broker:
     def ctl(self, *args, timeout=60, check=True):
         """rabbitmqctl against this node; returns its stdout."""
         r = subprocess.run(_as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmqctl"), "-n", self.node] +
-                                        list(args)),
+                                        list(args), self.netns),
                            env=self._env(False), cwd=self.dir, capture_output=True,
                            text=True, timeout=timeout)
         if check and r.returncode != 0:
@@ -126,7 +133,7 @@ class Broker:
             return self
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            _as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmq-server")]),
+            _as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmq-server")], self.netns),
             env=self._env(True), cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         log.close()
@@ -139,7 +146,7 @@ class Broker:
             try:
                 r = subprocess.run(
                     _as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmqctl"), "-n", self.node,
-                                  "await_startup", "--timeout", "10"]),
+                                  "await_startup", "--timeout", "10"], self.netns),
                     env=self._env(False), cwd=self.dir, capture_output=True, text=True,
                     timeout=30)
                 if r.returncode == 0 and self._port_open():
@@ -154,7 +161,7 @@ class Broker:
 
     def _port_open(self):
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            with socket.create_connection((self.host, self.port), timeout=1):
                 return True
         except OSError:
             return False
