@@ -43,6 +43,7 @@
 #include "metrics.h"
 #include "proto.h"
 #include "registry.h"
+#include "reqparse.h"
 #include "sse.h"
 #include "store.h"
 
@@ -72,20 +73,7 @@ int sse_path(const char *path)
 /* "/sse/submissions/{key}" with an optional trailing slash -> key; 0 or -1 */
 static int stream_key(const char *path, char *key)
 {
-	static const char pfx[] = PREFIX "submissions/";
-	size_t n;
-
-	if (strncmp(path, pfx, sizeof(pfx) - 1))
-		return -1;
-	path += sizeof(pfx) - 1;
-	n = strcspn(path, "/");
-	if (path[n] && strcmp(path + n, "/"))
-		return -1;
-	if (!proto_key_valid(path, n))
-		return -1;
-	memcpy(key, path, n);
-	key[n] = '\0';
-	return 0;
+	return reqparse_key_path(path, PREFIX "submissions/", key);
 }
 
 /* where the reader stands: the Last-Event-ID header (a reconnecting

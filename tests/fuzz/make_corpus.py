@@ -198,6 +198,8 @@ def path():
         "a=1; token=eyJ.eyJ.sig; b=2", 'token="quoted"', " token = spaced ; x", "xtoken=no",
         "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "bearer \t tok \t", "Bearer ", "Basic dXNlcg==",
         "0", "17", "18446744073709551615", "99999999999999999999999", "-1", "+5", "1x",
+        "/sse/submissions/42/", "a1b2-c3_d4:17", "epoch:007", "e:18446744073709551616",
+        "no-colon", ":5", "bad.epoch:5",
     ]
     for i, s in enumerate(seeds):
         write("path", "seed-%02d" % i, bytes([255 if i % 3 else 7]) + s.encode())
