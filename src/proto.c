@@ -1504,6 +1504,8 @@ char *proto_encode_sse(const char *id, const char *data, size_t len)
 	struct sb b = { 0 };
 	size_t i = 0;
 
+	if (len && memchr(data, '\0', len))
+		return NULL;     /* the result is a C string */
 	if (id) {
 		if (strpbrk(id, "\r\n"))
 			return NULL;

@@ -322,8 +322,8 @@ int proto_parse_event_id(const char *s, char *epoch, size_t elen, uint64_t *seq)
  * any thread. One event of a text/event-stream: "id: <id>\n" (unless id is
  * NULL), one "data: <line>\n" per line of data[0..len) (LF, CR and CRLF end
  * a line; a reader joins them again with LF), then the empty line that ends
- * the event. A malloc'd NUL-terminated string; NULL when out of memory or
- * when id holds a CR or LF.
+ * the event. A malloc'd NUL-terminated string; NULL when out of memory,
+ * when id holds a CR or LF, or when data holds a NUL.
  */
 char *proto_encode_sse(const char *id, const char *data, size_t len);
 

@@ -22,7 +22,7 @@ set(GW_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=undefi
 target_compile_options(gwcore PRIVATE -fsanitize=fuzzer-no-link ${GW_FUZZ_SANITIZERS})
 target_link_options(gwcore INTERFACE -fsanitize=address,undefined)
 
-set(GW_FUZZ_TARGETS publish command legacy token path amqp chunked netaddr)
+set(GW_FUZZ_TARGETS publish command legacy token path amqp chunked netaddr sse)
 foreach(name IN LISTS GW_FUZZ_TARGETS)
   add_executable(fuzz_${name} ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_${name}.c)
   target_compile_options(fuzz_${name} PRIVATE -fsanitize=fuzzer ${GW_FUZZ_SANITIZERS})

@@ -1,21 +1,20 @@
 /*
- * libFuzzer target: the request parsers (reqparse.c, and proto.c's
- * proto_parse_event_id), each fed the same input as one NUL-terminated
- * string (lws hands headers and the URI over that way): the key paths of
- * the legacy socket, the status page and the event stream, the read API's
- * routes, the static-file path guard, the Cookie, Authorization and
- * Last-Event-ID headers, and the numeric query values (since=, limit=).
+ * libFuzzer target: the request parsers of reqparse.c, each fed the same
+ * input as one NUL-terminated string (lws hands headers and the URI over
+ * that way): the legacy socket's, the event stream's and the status page's
+ * key paths, the read
+ * API's routes, the static-file path guard, the Cookie and Authorization
+ * headers, and the numeric query values (since=, limit=).
  *
- * Input: byte 0 sets the size of the output buffer for the cookie, the
- * bearer token and the event id's epoch (1 to 256 bytes, allocated
- * exactly, so a write past it is an ASan report); the rest is the string.
+ * Input: byte 0 sets the size of the output buffer for the cookie and the
+ * bearer token (1 to 256 bytes, allocated exactly, so a write past it is an
+ * ASan report); the rest is the string.
  *
  * Invariants: a key taken from a path is valid and the path is exactly
  * prefix + key (+ "/"); a path the file server may open cannot climb out of
  * the web directory or name a hidden file; a cookie or bearer value is a
  * piece of the header that fits its buffer; a number is what strtoull
- * reads from the same digits, and one it cannot hold is refused; an event
- * id read back is the one proto_event_id writes for its position.
+ * reads from the same digits, and one it cannot hold is refused.
  */
 #include <errno.h>
 #include <strings.h>
@@ -40,7 +39,7 @@ static int is_key_path(const char *path, const char *prefix, const char *key)
 static void key_paths(const char *s)
 {
 	static const char *const prefixes[] = {
-		"/ws/submissions/", "/submissions/", "/sse/submissions/",
+		"/ws/submissions/", "/submissions/", "/sse/submissions/"
 	};
 	char key[GW_KEY_MAX + 1];
 
@@ -152,27 +151,6 @@ static void number(const char *s)
 	FUZZ_CHECK(digits && errno == 0 && v == ref);
 }
 
-/* a Last-Event-ID (or ?last_event_id=) read back is exactly the id
- * proto_event_id writes for that position; the epoch buffer is elen bytes */
-static void event_id(const char *s, size_t elen)
-{
-	char *epoch = malloc(elen), again[GW_EVENT_ID_MAX];
-	uint64_t seq = 0;
-
-	FUZZ_CHECK(epoch != NULL);
-	if (!proto_parse_event_id(s, epoch, elen, &seq)) {
-		size_t n = strlen(epoch);
-
-		FUZZ_CHECK(n >= 1 && n <= GW_EPOCH_MAX && n < elen);
-		FUZZ_CHECK(strspn(epoch, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				  "0123456789_-") == n);
-		proto_event_id(epoch, seq, again, sizeof(again));
-		FUZZ_CHECK(!strcmp(again, s) || s[n + 1] == '0');   /* leading zeros */
-		FUZZ_CHECK(!strncmp(again, s, n + 1));
-	}
-	free(epoch);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t len;
@@ -188,7 +166,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cookie(s, len);
 	bearer(s, len);
 	number(s);
-	event_id(s, len);
 	free(s);
 	return 0;
 }

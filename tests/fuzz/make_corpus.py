@@ -198,11 +198,29 @@ def path():
         "a=1; token=eyJ.eyJ.sig; b=2", 'token="quoted"', " token = spaced ; x", "xtoken=no",
         "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "bearer \t tok \t", "Bearer ", "Basic dXNlcg==",
         "0", "17", "18446744073709551615", "99999999999999999999999", "-1", "+5", "1x",
-        "/sse/submissions/42/", "a1b2-c3_d4:17", "epoch:007", "e:18446744073709551616",
-        "no-colon", ":5", "bad.epoch:5",
+        "/sse/submissions/42", "/sse/submissions/42/", "/sse/submissions/a/b",
     ]
     for i, s in enumerate(seeds):
         write("path", "seed-%02d" % i, bytes([255 if i % 3 else 7]) + s.encode())
+
+
+# ---- sse: byte 0 = epoch buffer size - 1, the rest an event id and event data
+def sse():
+    seeds = {
+        "id": "cb559ee13a3be5cc9ffd7dfea3d3a837:25",
+        "id-max-seq": "e:18446744073709551615",
+        "id-overflow": "e:18446744073709551616",
+        "id-colons": "a:b:7",
+        "id-empty-epoch": ":5",
+        "id-bad-char": "e.1:5",
+        "id-long-epoch": "a" * 65 + ":1",
+        "data-json": '{"op":"event","submission":"42","seq":26,"notification":"a\\nb"}',
+        "data-lines": "one\ntwo\r\nthree\rfour\n",
+        "data-blank-lines": "a\n\n\r\n\rb",
+        "data-nul": "x:1\x00tail",
+    }
+    for name, s in seeds.items():
+        write("sse", name, bytes([64 if "long" not in name else 200]) + s.encode())
 
 
 # ---- amqp: flags, routing key length, message_id length, then the three
@@ -272,5 +290,5 @@ def netaddr():
 
 
 if __name__ == "__main__":
-    for make in (publish, command, legacy, token, path, amqp, chunked, netaddr):
+    for make in (publish, command, legacy, token, path, amqp, chunked, netaddr, sse):
         make()

@@ -210,6 +210,9 @@ t.test('keyboard: skip link first, then the page is reachable', async (ctx) => {
 	await page.keyboard.press('Tab');
 	assertEq(await page.evaluate(() => document.activeElement.textContent), 'Skip to content', 'first tab stop');
 	await page.keyboard.press('Enter');
+	// the fragment navigation is not synchronous with the key press
+	await page.waitForFunction(() => location.hash === '#main', null, { timeout: WAIT })
+		.catch(() => {});
 	assert(page.url().endsWith('#main'), 'skip link moves to main');
 	assertEq(await page.getAttribute('[data-testid=connection]', 'aria-live'), 'polite', 'indicator is announced');
 	await page.close();
