@@ -18,18 +18,36 @@
  * With --idle I --idle-path P it also keeps I connections open on another
  * channel that must receive nothing (the cost of idle pages). With
  * --server-pid it reads the server's CPU time (utime+stime of the whole
- * process and of its main thread, /proc/<pid>/[task/<pid>/]stat) around the
- * publish phase, and its memory (VmRSS before the receivers connect, VmHWM
- * at the end). The result is one JSON line on stdout.
+ * process, of its main thread and of its "sg-writer" thread,
+ * /proc/<pid>/[task/<tid>/]stat) around the publish phase, and its memory
+ * (VmRSS before the receivers connect and once they all got the warm-up
+ * message, VmHWM at the end). The result is one JSON line on stdout.
+ *
+ * --hold S keeps the receivers connected and idle (answering pings) for S
+ * seconds between the warm-up and the publishing, and reports the servers'
+ * CPU over it (what idle connections cost); the CPU from before the first
+ * connect to the end of the warm-up is reported too (what connecting costs).
+ *
+ * Several servers (bench/scaleout.py): --ports P1,P2,... spreads the
+ * receivers (and idle connections) round-robin over gateways on those ports,
+ * --server-pid P1,P2,... measures each of them (the server_* figures are
+ * then sums) and --broker-pid the RabbitMQ VM. --amqp PORT publishes over
+ * AMQP instead of HTTP (guest/guest on --host, exchange "statusgate",
+ * routing key submission.bench.notification, persistent, a message_id each,
+ * no confirms: the window or the rate paces it), so that every gateway
+ * consuming the exchange gets every event; it needs a build with
+ * -DWSLOAD_AMQP and -lrabbitmq.
  *
  * The client handshake is the minimal RFC 6455 one with a fixed key (a bench
  * tool, not a browser); frames from the server must be unmasked, frames we
  * send (subscribe, pong) are masked.
  *
  * Build: gcc -O2 -Wall -Wextra -o wsload bench/wsload.c -lpthread
+ *   with --amqp: gcc -O2 -Wall -Wextra -DWSLOAD_AMQP -o wsload bench/wsload.c -lpthread -lrabbitmq
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -45,10 +63,16 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef WSLOAD_AMQP
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#endif
 
 #define RBUF (1u << 20)
 #define MAXPUB 64
 #define PUB0 (opt.receivers + opt.idle)   /* conns[] index of publisher 0 */
+#define MAXSRV 16
 
 static void die(const char *fmt, const char *arg)
 {
@@ -82,10 +106,37 @@ static struct {
 	int server_pid;
 	const char *label;
 	double idle_timeout;      /* s without progress before giving up */
+	int ports[MAXSRV];        /* --ports: receivers spread over these */
+	int nports;
+	int server_pids[MAXSRV];  /* --server-pid: one per server */
+	int nservers;
+	int broker_pid;           /* --broker-pid: the RabbitMQ VM (beam) */
+	int amqp_port;            /* --amqp: publish over AMQP to this port */
+	double connect_timeout;   /* s for every receiver to connect */
+	double hold;              /* s to hold the receivers idle before publishing */
 } opt = {
 	"127.0.0.1", 0, "/ws/submissions/bench/", "/api/v1/publish", 0, 0,
-	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15,
+	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15, { 0 }, 0, { 0 }, 0, 0, 0, 60, 0,
 };
+
+/* "1,2,3" into out[]; returns how many (dies on more than max) */
+static int parse_int_list(const char *v, int *out, int max)
+{
+	int n = 0;
+
+	for (const char *p = v; *p;) {
+		char *end;
+		long x = strtol(p, &end, 10);
+
+		if (end == p || n == max || x <= 0 || x > 4194304)
+			die("bad list of numbers: %s", v);
+		out[n++] = (int)x;
+		p = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			die("bad list of numbers: %s", v);
+	}
+	return n;
+}
 
 static void parse_opts(int argc, char **argv)
 {
@@ -109,7 +160,12 @@ static void parse_opts(int argc, char **argv)
 		else if (!strcmp(k, "--idle")) opt.idle = atoi(v);
 		else if (!strcmp(k, "--idle-path")) opt.idle_path = v;
 		else if (!strcmp(k, "--rate")) opt.rate = atof(v);
-		else if (!strcmp(k, "--server-pid")) opt.server_pid = atoi(v);
+		else if (!strcmp(k, "--server-pid")) opt.nservers = parse_int_list(v, opt.server_pids, MAXSRV);
+		else if (!strcmp(k, "--ports")) opt.nports = parse_int_list(v, opt.ports, MAXSRV);
+		else if (!strcmp(k, "--broker-pid")) opt.broker_pid = atoi(v);
+		else if (!strcmp(k, "--amqp")) opt.amqp_port = atoi(v);
+		else if (!strcmp(k, "--connect-timeout")) opt.connect_timeout = atof(v);
+		else if (!strcmp(k, "--hold")) opt.hold = atof(v);
 		else if (!strcmp(k, "--label")) opt.label = v;
 		else if (!strcmp(k, "--idle-timeout")) opt.idle_timeout = atof(v);
 		else die("unknown option %s", k);
@@ -119,6 +175,17 @@ static void parse_opts(int argc, char **argv)
 		die("%s", "bad option values");
 	if (opt.idle && !opt.idle_path)
 		die("%s", "--idle needs --idle-path");
+	if (!opt.nports) {
+		opt.ports[0] = opt.port;
+		opt.nports = 1;
+	}
+	if (!opt.port)
+		opt.port = opt.ports[0];
+	opt.server_pid = opt.nservers ? opt.server_pids[0] : 0;
+#ifndef WSLOAD_AMQP
+	if (opt.amqp_port)
+		die("%s", "--amqp: this wsload was built without -DWSLOAD_AMQP");
+#endif
 }
 
 /* ---- server process statistics ---- */
@@ -165,6 +232,93 @@ static long proc_mem(int pid, const char *key)
 		}
 	fclose(f);
 	return v;
+}
+
+/* the thread of pid named comm (prctl/pthread_setname_np), or 0 */
+static int proc_thread(int pid, const char *comm)
+{
+	char path[300], name[64];
+	struct dirent *d;
+	DIR *dir;
+	int tid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if (!(dir = opendir(path)))
+		return 0;
+	while (!tid && (d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", pid, d->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = '\0';
+			if (!strcmp(name, comm))
+				tid = atoi(d->d_name);
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return tid;
+}
+
+/* what one measured process (a server, or the broker) did */
+struct pstat {
+	int pid, writer_tid;
+	long rss0, rss_warm, rss1, hwm;          /* kB */
+	long long cpu0, cpu1, main0, main1, w0, w1;   /* clock ticks, publish phase */
+	long long c_before, c_warm;               /* clock ticks: connect, hold */
+};
+
+static struct pstat servers[MAXSRV], broker;
+
+/* when: 0 before the receivers connect, 1 after the warm-up, 2 at the
+ * start of the publish phase, 3 at its end */
+static void pstat_take(struct pstat *p, int when)
+{
+	if (!p->pid)
+		return;
+	switch (when) {
+	case 0:
+		p->rss0 = proc_mem(p->pid, "VmRSS:");
+		p->writer_tid = proc_thread(p->pid, "sg-writer");
+		p->c_before = proc_cpu(p->pid, 0);
+		break;
+	case 1:
+		p->rss_warm = proc_mem(p->pid, "VmRSS:");
+		p->c_warm = proc_cpu(p->pid, 0);
+		break;
+	case 2:
+		p->cpu0 = proc_cpu(p->pid, 0);
+		p->main0 = proc_cpu(p->pid, p->pid);
+		p->w0 = p->writer_tid ? proc_cpu(p->pid, p->writer_tid) : 0;
+		break;
+	default:
+		p->cpu1 = proc_cpu(p->pid, 0);
+		p->main1 = proc_cpu(p->pid, p->pid);
+		p->w1 = p->writer_tid ? proc_cpu(p->pid, p->writer_tid) : 0;
+		p->rss1 = proc_mem(p->pid, "VmRSS:");
+		p->hwm = proc_mem(p->pid, "VmHWM:");
+	}
+}
+
+static void pstat_all(int when)
+{
+	for (int i = 0; i < opt.nservers; i++)
+		pstat_take(&servers[i], when);
+	pstat_take(&broker, when);
+}
+
+static void pstat_print(const char *name, const struct pstat *p, double hz)
+{
+	printf("%s{\"pid\":%d,\"cpu_s\":%.2f,\"main_thread_cpu_s\":%.2f,\"writer_cpu_s\":%.2f,"
+	       "\"connect_cpu_s\":%.2f,\"hold_cpu_s\":%.2f,"
+	       "\"rss0_kb\":%ld,\"rss_warm_kb\":%ld,\"rss_end_kb\":%ld,\"hwm_kb\":%ld}",
+	       name, p->pid, (double)(p->cpu1 - p->cpu0) / hz, (double)(p->main1 - p->main0) / hz,
+	       (double)(p->w1 - p->w0) / hz, (double)(p->c_warm - p->c_before) / hz,
+	       (double)(p->cpu0 - p->c_warm) / hz, p->rss0, p->rss_warm, p->rss1, p->hwm);
 }
 
 /* ---- sockets ---- */
@@ -310,7 +464,8 @@ static void send_upgrade(struct conn *c, int idx)
 		"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
 		"Sec-WebSocket-Version: 13\r\n\r\n",
-		idx >= opt.receivers ? opt.idle_path : opt.sub_path, opt.host, opt.port, key_hdr);
+		idx >= opt.receivers ? opt.idle_path : opt.sub_path, opt.host,
+		opt.ports[idx % opt.nports], key_hdr);
 
 	if (write_all(c->fd, req, (size_t)n))
 		conn_dead(c, "cannot send the upgrade");
@@ -477,6 +632,53 @@ keep:
 
 /* ---- publisher ---- */
 
+#ifdef WSLOAD_AMQP
+static amqp_connection_state_t amqp;
+static uint64_t amqp_seq;
+static char amqp_tag[48];
+
+static void amqp_check(amqp_rpc_reply_t r, const char *what)
+{
+	if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		die("AMQP %s failed", what);
+}
+
+/* one connection, channel 1, for every publisher index */
+static void amqp_open(void)
+{
+	amqp_socket_t *so;
+
+	amqp = amqp_new_connection();
+	so = amqp_tcp_socket_new(amqp);
+	if (!so || amqp_socket_open(so, opt.host, opt.amqp_port))
+		die("cannot connect to RabbitMQ on %s", opt.host);
+	amqp_check(amqp_login(amqp, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest"),
+		   "login");
+	amqp_channel_open(amqp, 1);
+	amqp_check(amqp_get_rpc_reply(amqp), "channel.open");
+	snprintf(amqp_tag, sizeof(amqp_tag), "wsload-%d-%" PRIu64, (int)getpid(),
+		 now_us(CLOCK_REALTIME));
+}
+
+static void amqp_send(const char *body, int len)
+{
+	amqp_basic_properties_t p;
+	char mid[80];
+
+	snprintf(mid, sizeof(mid), "%s-%" PRIu64, amqp_tag, amqp_seq++);
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+		   AMQP_BASIC_MESSAGE_ID_FLAG;
+	p.content_type = amqp_cstring_bytes("application/json");
+	p.delivery_mode = 2;
+	p.message_id = amqp_cstring_bytes(mid);
+	if (amqp_basic_publish(amqp, 1, amqp_cstring_bytes("statusgate"),
+			       amqp_cstring_bytes("submission.bench.notification"), 0, 0, &p,
+			       (amqp_bytes_t){ (size_t)len, (void *)body }))
+		die("%s", "AMQP publish failed");
+}
+#endif
+
 /* (re)opens publisher connection k; waits for the connect (loopback) */
 static void pub_connect(int k)
 {
@@ -519,6 +721,15 @@ static void pub_send(int k, int64_t idx)
 	else
 		bl = snprintf(body, sizeof(body), "{\"type\":\"notification\",\"submission\":\"bench\","
 			      "\"notification\":\"%s\"}", note);
+#ifdef WSLOAD_AMQP
+	if (opt.amqp_port) {      /* no answer to wait for: never busy */
+		amqp_send(body, bl);
+		pubs[k].sent++;
+		if (!t_first_pub && idx >= 0)
+			t_first_pub = ts;
+		return;
+	}
+#endif
 	rl = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 		      opt.pub_path, opt.host, opt.port, bl, body);
@@ -635,8 +846,6 @@ static void wait_events(int timeout_ms, uint64_t *t)
 static int run(void)
 {
 	int N = opt.receivers, started = 0;
-	long rss0 = 0, hwm = 0;
-	long long cpu0 = 0, cpu1 = 0, mcpu0 = 0, mcpu1 = 0;
 	uint64_t t, t_last_progress, t_warm = 0, t_conn0;
 	uint64_t last_deliveries = 0;
 	double hz = (double)sysconf(_SC_CLK_TCK);
@@ -651,8 +860,10 @@ static int run(void)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!conns || !recv_count || !rbuf || ep < 0)
 		die("%s", "out of memory");
-	if (opt.server_pid)
-		rss0 = proc_mem(opt.server_pid, "VmRSS:");
+	for (int i = 0; i < opt.nservers; i++)
+		servers[i].pid = opt.server_pids[i];
+	broker.pid = opt.broker_pid;
+	pstat_all(0);
 
 	/* receivers: at most 200 handshakes in flight, so the listen backlog
 	 * never overflows */
@@ -663,7 +874,7 @@ static int run(void)
 			struct conn *c = &conns[started];
 			memset(c->last, 0xff, sizeof(c->last));   /* -1 */
 			c->pub = -1;
-			c->fd = tcp_connect(opt.host, opt.port);
+			c->fd = tcp_connect(opt.host, opt.ports[started % opt.nports]);
 			if (c->fd < 0)
 				die("connect: %s", strerror(errno));
 			c->state = C_CONNECTING;
@@ -671,17 +882,23 @@ static int run(void)
 			started++;
 		}
 		wait_events(100, &t);
-		if (t - t_conn0 > 60u * 1000000u)
-			die("%s", "receivers did not all connect within 60 s");
+		if ((double)(t - t_conn0) > opt.connect_timeout * 1e6) {
+			fprintf(stderr, "wsload: %d of %d receivers connected in %.0f s\n", open_count,
+				PUB0, opt.connect_timeout);
+			die("%s", "receivers did not all connect in time (--connect-timeout)");
+		}
 	}
 	if (dead_count)
 		die("%s", "some receivers could not connect");
 	double connect_s = (double)(now_us(CLOCK_MONOTONIC) - t_conn0) / 1e6;
 
 	/* publishers */
-	for (int k = 0; k < opt.publishers; k++) {
+#ifdef WSLOAD_AMQP
+	if (opt.amqp_port)
+		amqp_open();
+#endif
+	for (int k = 0; k < opt.publishers && !opt.amqp_port; k++)
 		pub_connect(k);
-	}
 
 	/* warm-up: every receiver must have one message before we measure */
 	t_warm = now_us(CLOCK_MONOTONIC);
@@ -705,27 +922,37 @@ static int run(void)
 	while (pubs[0].busy) {
 		wait_events(10, &t);
 	}
-
-	if (opt.server_pid) {
-		cpu0 = proc_cpu(opt.server_pid, 0);
-		mcpu0 = proc_cpu(opt.server_pid, opt.server_pid);
+	pstat_all(1);
+	uint64_t th = now_us(CLOCK_MONOTONIC);
+	for (t = th; (double)(t - th) < opt.hold * 1e6;) {
+		wait_events(100, &t);    /* answers the servers' pings */
+		if (dead_count)
+			die("%s", "receivers lost while holding");
 	}
+	pstat_all(2);
 	uint64_t t0 = now_us(CLOCK_MONOTONIC), self0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t want = (uint64_t)N * (uint64_t)opt.events;
 	t_last_progress = t0;
 	next_event = 0;
 	while (deliveries < want && !dead_count) {
-		/* publish what the window and the rate allow */
+		/* publish what the window and the rate allow: over HTTP one
+		 * request per idle publisher connection; over AMQP nothing answers
+		 * a publish, so go round the publishers until window or rate stop */
+		int sent;
 		t = now_us(CLOCK_MONOTONIC);
-		for (int k = 0; k < opt.publishers && next_event < opt.events; k++) {
-			if (pubs[k].busy)
-				continue;
-			if (opt.window && next_event >= done_upto + opt.window)
-				break;
-			if (opt.rate > 0 && (double)(t - t0) < (double)next_event * 1e6 / opt.rate)
-				break;
-			pub_send(k, next_event++);
-		}
+		do {
+			sent = 0;
+			for (int k = 0; k < opt.publishers && next_event < opt.events; k++) {
+				if (pubs[k].busy)
+					continue;
+				if (opt.window && next_event >= done_upto + opt.window)
+					break;
+				if (opt.rate > 0 && (double)(t - t0) < (double)next_event * 1e6 / opt.rate)
+					break;
+				pub_send(k, next_event++);
+				sent++;
+			}
+		} while (opt.amqp_port && sent);
 		int to = 50;
 		if (opt.rate > 0 && next_event < opt.events) {
 			double due = (double)next_event * 1e6 / opt.rate - (double)(t - t0);
@@ -744,11 +971,7 @@ static int run(void)
 	}
 	/* leave time for the last responses and stray duplicates */
 	uint64_t t_end = now_us(CLOCK_MONOTONIC), self1 = now_us(CLOCK_PROCESS_CPUTIME_ID);
-	if (opt.server_pid) {
-		cpu1 = proc_cpu(opt.server_pid, 0);
-		mcpu1 = proc_cpu(opt.server_pid, opt.server_pid);
-		hwm = proc_mem(opt.server_pid, "VmHWM:");
-	}
+	pstat_all(3);
 	for (uint64_t tq = now_us(CLOCK_MONOTONIC); now_us(CLOCK_MONOTONIC) - tq < 200000;)
 		wait_events(20, &t);
 
@@ -768,21 +991,42 @@ static int run(void)
 	       "\"events_per_s\":%.1f,"
 	       "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
 	       "\"missing\":%lld,\"out_of_order\":%lld,\"receivers_lost\":%d,"
-	       "\"bad_frames\":%d,\"http_errors\":%d,\"connect_s\":%.2f,\"client_cpu_s\":%.2f",
+	       "\"bad_frames\":%d,\"http_errors\":%d,\"connect_s\":%.2f,\"client_cpu_s\":%.2f,"
+	       "\"hold_s\":%.1f",
 	       opt.label, opt.nchan ? "nchan" : "statusgate", N, opt.idle, opt.events, opt.size,
 	       opt.publishers, opt.window, opt.rate, deliveries, dur,
 	       (double)deliveries / dur, (double)deliveries / dur / N,
 	       pct(0.5), pct(0.9), pct(0.99), nlat ? lat[nlat - 1] / 1000.0 : 0,
 	       missing, ooo, dead_count, bad_frames, http_errors, connect_s,
-	       (double)(self1 - self0) / 1e6);
-	if (opt.server_pid && cpu0 >= 0 && cpu1 >= 0) {
-		double cpu_s = (double)(cpu1 - cpu0) / hz, mcpu_s = (double)(mcpu1 - mcpu0) / hz;
+	       (double)(self1 - self0) / 1e6, opt.hold);
+	/* with several servers the server_* figures are their sums */
+	long rss0 = 0, hwm = 0;
+	long long cpu = 0, mcpu = 0;
+	int ok = opt.nservers > 0;
+	for (int i = 0; i < opt.nservers; i++) {
+		const struct pstat *p = &servers[i];
+		ok = ok && p->cpu0 >= 0 && p->cpu1 >= 0 && p->main0 >= 0 && p->main1 >= 0;
+		cpu += p->cpu1 - p->cpu0;
+		mcpu += p->main1 - p->main0;
+		rss0 += p->rss0;
+		hwm += p->hwm;
+	}
+	if (ok) {
+		double cpu_s = (double)cpu / hz, mcpu_s = (double)mcpu / hz;
 		printf(",\"server_cpu_s\":%.2f,\"server_main_thread_cpu_s\":%.2f,"
 		       "\"server_cpu_ns_per_delivery\":%.0f,\"server_main_cpu_ns_per_delivery\":%.0f,"
 		       "\"server_rss0_kb\":%ld,\"server_hwm_kb\":%ld,\"server_kb_per_conn\":%.2f",
 		       cpu_s, mcpu_s, deliveries ? cpu_s * 1e9 / (double)deliveries : 0,
 		       deliveries ? mcpu_s * 1e9 / (double)deliveries : 0,
 		       rss0, hwm, (double)(hwm - rss0) / PUB0);
+	}
+	if (opt.nservers || opt.broker_pid) {
+		printf(",\"events_published\":%" PRId64 ",\"servers\":[", next_event);
+		for (int i = 0; i < opt.nservers; i++)
+			pstat_print(i ? "," : "", &servers[i], hz);
+		printf("]");
+		if (opt.broker_pid)
+			pstat_print(",\"broker\":", &broker, hz);
 	}
 	printf("}\n");
 	return missing || ooo || dead_count ? 3 : 0;

@@ -584,6 +584,40 @@ static int decode_body(struct dec *d, json_t *msg, const char *key_hint,
 	}
 }
 
+/*
+ * The start of every decode: *out cleared, the size checked before any
+ * parse (an oversized body must not cost one), the JSON parsed into
+ * out->root and required to be an object. jansson also rejects invalid
+ * UTF-8, \u0000 and trailing garbage; JSON_DECODE_ANY lets a scalar through
+ * to the clearer "must be a JSON object" reason, still GW_EJSON. what names
+ * the thing in reasons ("publish", "frame"). GW_OK, or a gw_err with *out
+ * needing no freeing.
+ */
+static int load_object(struct dec *d, const char *buf, size_t len, size_t max,
+		       const char *what, struct gw_pub *out)
+{
+	json_error_t je;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->status = GW_ST_NONE;
+	if (d->err && d->errlen)
+		d->err[0] = '\0';
+	if (max && len > max)
+		return fail(d, GW_ETOOBIG, "%s is %zu bytes, limit %zu", what, len, max);
+	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (!out->root)
+		return fail(d, GW_EJSON, "not valid JSON: %s (line %d, column %d)",
+			    je.text, je.line, je.column);
+	if (!json_is_object(out->root)) {
+		rc = fail(d, GW_EJSON, "%s must be a JSON object, got %s",
+			  !strcmp(what, "frame") ? "a frame" : what, json_type_name(out->root));
+		proto_pub_free(out);
+		return rc;
+	}
+	return GW_OK;
+}
+
 int proto_decode_publish(const char *buf, size_t len, size_t max,
 			 const char *key_hint, struct gw_pub *out,
 			 char *err, size_t errlen)
@@ -593,29 +627,8 @@ int proto_decode_publish(const char *buf, size_t len, size_t max,
 	json_t *msg, *body;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->status = GW_ST_NONE;
-	if (err && errlen)
-		err[0] = '\0';
-	/* before parsing: an oversized body must not cost a parse */
-	if (max && len > max)
-		return fail(&d, GW_ETOOBIG, "publish is %zu bytes, limit %zu",
-			    len, max);
-	/*
-	 * jansson also rejects invalid UTF-8, \u0000 and trailing garbage.
-	 * JSON_DECODE_ANY lets a scalar through to the clearer "must be a JSON
-	 * object" reason below; it is still GW_EJSON.
-	 */
-	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			       &je);
-	if (!out->root)
-		return fail(&d, GW_EJSON, "not valid JSON: %s (line %d, column %d)",
-			    je.text, je.line, je.column);
-	if (!json_is_object(out->root)) {
-		rc = fail(&d, GW_EJSON, "publish must be a JSON object, got %s",
-			  json_type_name(out->root));
-		goto fail;
-	}
+	if ((rc = load_object(&d, buf, len, max, "publish", out)) != GW_OK)
+		return rc;
 	/* an object with a "body" object is an envelope; anything else is bare.
 	 * Existing apps also send the body as a JSON string holding the
 	 * object: it is parsed and put in place of the string, so the strings
@@ -728,25 +741,11 @@ int proto_decode_legacy(const char *buf, size_t len, size_t max, const char *key
 {
 	struct dec d = { err, errlen };
 	char q[PROTO_QUOTE_MAX + 4];
-	json_error_t je;
 	const char *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->status = GW_ST_NONE;
-	if (err && errlen)
-		err[0] = '\0';
-	if (max && len > max)
-		return fail(&d, GW_ETOOBIG, "frame is %zu bytes, limit %zu", len, max);
-	out->root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-	if (!out->root)
-		return fail(&d, GW_EJSON, "not valid JSON: %s (line %d, column %d)",
-			    je.text, je.line, je.column);
-	if (!json_is_object(out->root)) {
-		rc = fail(&d, GW_EJSON, "a frame must be a JSON object, got %s",
-			  json_type_name(out->root));
-		goto fail;
-	}
+	if ((rc = load_object(&d, buf, len, max, "frame", out)) != GW_OK)
+		return rc;
 	if (json_object_get(out->root, "type") || json_object_get(out->root, "body")) {
 		/* a publish of the new format, bare or in an envelope */
 		proto_pub_free(out);

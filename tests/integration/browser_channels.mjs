@@ -7,13 +7,12 @@
 // itself and sends one frame, with no token (tests/integration/
 // legacy_backend.py, connecting from 127.0.0.2, a host of the backends'
 // network).
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import readline from 'node:readline';
 import { promisify } from 'node:util';
 import {
-	Gateway, Runner, artifact, assert, assertEq, freePort, launchBrowser, tmpDir, waitFor
+	Gateway, Runner, artifact, assert, assertEq, freePort, launchBrowser, tmpDir, waitFor, startNginx
 } from './browserlib.mjs';
 
 const WAIT = 10000;
@@ -60,20 +59,6 @@ function startWebApp(port) {
 		res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(renderPage(m[1]));
 	});
 	return new Promise((resolve) => srv.listen(port, '127.0.0.1', () => resolve(srv)));
-}
-
-function startNginx(gatewayPort, appPort) {
-	const proc = spawn(PY, [path.join(here, 'nginx_proxy.py'), '--gateway', `127.0.0.1:${gatewayPort}`,
-		'--app', `127.0.0.1:${appPort}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-	return new Promise((resolve, reject) => {
-		const rl = readline.createInterface({ input: proc.stdout });
-		rl.on('line', (line) => {
-			const m = /^ready (\d+)$/.exec(line);
-			if (m)
-				resolve({ proc, port: Number(m[1]) });
-		});
-		proc.on('exit', (code) => reject(new Error(`nginx_proxy.py exited with ${code}`)));
-	});
 }
 
 async function backendSends(ctx, pk, frame) {

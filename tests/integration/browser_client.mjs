@@ -8,15 +8,10 @@
 //   Server-Sent Events and stays live, through a gateway restart too;
 // - the library on its own (imported by a page): states in seq order, and
 //   stop() ends the connection and the deliveries.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import readline from 'node:readline';
 import {
-	Runner, assert, assertEq, closeGatewayAndBrowser, openGatewayAndBrowser, sleep, waitFor
+	Runner, assert, assertEq, closeGatewayAndBrowser, openGatewayAndBrowser, sleep, waitFor, startNginx
 } from './browserlib.mjs';
 
-const here = path.dirname(new URL(import.meta.url).pathname);
-const PY = '/usr/bin/python3';
 const WAIT = 30000;
 const SLOW_WAIT = 180000;   // a slow 3G link: generous
 const t = new Runner('browser_client');
@@ -104,26 +99,12 @@ t.test('slow 3G while hundreds of events are published: the page ends on the lat
 	await page.close();
 });
 
-function startNginx(gatewayPort, appPort) {
-	const proc = spawn(PY, [path.join(here, 'nginx_proxy.py'), '--gateway', `127.0.0.1:${gatewayPort}`,
-		'--app', `127.0.0.1:${appPort}`, '--refuse-websocket'], { stdio: ['ignore', 'pipe', 'inherit'] });
-	return new Promise((resolve, reject) => {
-		const rl = readline.createInterface({ input: proc.stdout });
-		rl.on('line', (line) => {
-			const m = /^ready (\d+)$/.exec(line);
-			if (m)
-				resolve({ proc, port: Number(m[1]) });
-		});
-		proc.on('exit', (code) => reject(new Error(`nginx_proxy.py exited with ${code}`)));
-	});
-}
-
 t.test('a proxy refuses the WebSocket upgrade: the page falls back to SSE and stays live', async (ctx) => {
 	const gw = ctx.gw, key = 'behind-proxy';
 	// nginx in front: /ws answers 403, /sse/ goes to the gateway, and so does
 	// everything else (the "web application" here is the gateway itself,
 	// which serves the status page and statusgate.js)
-	const ng = await startNginx(gw.port, gw.port);
+	const ng = await startNginx(gw.port, gw.port, { refuseWebSocket: true });
 	try {
 		await gw.publish({ type: 'status', submission: key, status: 'Loaded', notification: 'first' });
 		const page = await openPage(ctx, `http://127.0.0.1:${ng.port}/submissions/${key}`, key);

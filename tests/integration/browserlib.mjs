@@ -141,6 +141,27 @@ export async function launchBrowser() {
 	});
 }
 
+// Debian's nginx in front, running deploy/nginx/statusgate.conf through
+// nginx_proxy.py (refuseWebSocket: its /ws answers 403, as a proxy that
+// blocks upgrades would); resolves { proc, port } once nginx answers
+export function startNginx(gatewayPort, appPort, { refuseWebSocket = false } = {}) {
+	const args = [path.join(here, 'nginx_proxy.py'), '--gateway', `127.0.0.1:${gatewayPort}`,
+		'--app', `127.0.0.1:${appPort}`];
+	if (refuseWebSocket)
+		args.push('--refuse-websocket');
+	const proc = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+	return new Promise((resolve, reject) => {
+		let buf = '';
+		proc.stdout.on('data', (d) => {
+			buf += d;
+			const m = /^ready (\d+)$/m.exec(buf);
+			if (m)
+				resolve({ proc, port: Number(m[1]) });
+		});
+		proc.on('exit', (code) => reject(new Error(`nginx_proxy.py exited with ${code}`)));
+	});
+}
+
 export function artifact(name) {
 	fs.mkdirSync(ARTIFACTS, { recursive: true });
 	return path.join(ARTIFACTS, name);

@@ -24,7 +24,7 @@ import urllib.request
 import websockets
 
 from harness import CheckedGateway as Gateway
-from harness import Runner, expect_silence, metric, recv_json, status
+from harness import Runner, expect_silence, free_port, metric, recv_json, status
 from nginx_proxy import Nginx
 
 t = Runner()
@@ -223,6 +223,37 @@ async def forwarded_headers_from_untrusted_peers_are_ignored():
             await a.close()
             await b.close()
         assert "too many connections from 127.0.0.1" in gw.logs()
+
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@t.test
+def the_gateways_health_is_asked_through_nginx_and_nothing_else():
+    """deploy/compose.yaml's health check of nginx asks /statusgate/healthz,
+    a monitor in front may ask /statusgate/readyz: both are the gateway's
+    own answer, a 503 included; statusgate's other paths (/metrics) are not
+    reachable through nginx."""
+    dead_broker = "amqp://guest:guest@127.0.0.1:%d/" % free_port()
+    with Gateway(*PROXY, "--amqp", dead_broker) as gw, Nginx("127.0.0.1:%d" % gw.port) as ng:
+        st, body = get(ng.base + "/statusgate/healthz")
+        assert st == 200 and json.loads(body) == {"status": "ok"}, (st, body)
+        st, body = get(ng.base + "/statusgate/readyz")
+        direct = gw.http("GET", "/readyz")
+        assert st == 503 and json.loads(body)["error"] == "not_ready", (st, body)
+        assert direct[0] == 503 and direct[1]["error"] == "not_ready", direct
+        for path in ("/statusgate/metrics", "/metrics", "/statusgate/healthz/x"):
+            st, body = get(ng.base + path)
+            assert st != 200 and "statusgate_" not in body, (path, st, body[:200])
+    with Gateway(*PROXY) as gw, Nginx("127.0.0.1:%d" % gw.port) as ng:
+        st, body = get(ng.base + "/statusgate/readyz")
+        assert st == 200 and json.loads(body) == {"status": "ready"}, (st, body)
 
 
 t.run()
