@@ -96,9 +96,9 @@ def http_get(port, path, timeout=5):
         return e.code, e.read().decode()
 
 
-def metrics(port):
+def metrics(port, timeout=5):
     """{sample name with labels: value} of a gateway's /metrics"""
-    st, text = http_get(port, "/metrics")
+    st, text = http_get(port, "/metrics", timeout)
     if st != 200:
         raise RuntimeError("/metrics: %d" % st)
     out = {}
@@ -144,7 +144,7 @@ class Gw:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(300)    # 10,000 sockets take long to close (SCALING.md)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -363,7 +363,8 @@ def run_one(a, broker, k, scenario, rep, work):
         row.update(instances=k, scenario=scenario, rep=rep, wsload_exit=p.returncode,
                    broker_idle_cores=a.broker_idle)
         for g, s in zip(gws, row["servers"]):
-            m = metrics(g.port)
+            # a gateway that has just lost 10,000 connections may take a while
+            m = metrics(g.port, timeout=300)
             s.update(instance=g.name, connections=total // k + (1 if gws.index(g) < total % k else 0),
                      accepted=m.get('statusgate_publishes_total{source="amqp",outcome="accepted"}'),
                      commits=m.get("statusgate_store_commit_seconds_count"),
@@ -502,6 +503,9 @@ def report(summary, meta):
         "while idle, %(idle).3f cores, is subtracted from its CPU per event." % meta)
     add("")
     add("Command: `%s`" % meta["command"])
+    if meta.get("failures"):
+        add("")
+        add("Runs that failed and are left out of the medians: " + "; ".join(meta["failures"]) + ".")
     every = [(sc, k, summary[(sc, k)]) for sc in SCENARIOS for k in meta["instances"]
              if (sc, k) in summary]
     rows = [r for r in every if r[0] != "drain"]
@@ -635,6 +639,7 @@ def main():
                 instances=instances, command=a.command, load0=loadavg())
     t0 = time.time()
     rows = []
+    failures = []
     if a.from_raw:     # a finished run's lines; its last line is its meta
         with open(a.from_raw) as f:
             rows = [json.loads(x) for x in f if x.strip()]
@@ -656,7 +661,14 @@ def main():
                     for sc in scenarios:
                         log("rep %d, %d instance(s), %s" % (rep + 1, k, sc))
                         run = {"backlog": run_backlog, "drain": run_drain}.get(sc, run_one)
-                        row = run(a, broker, k, sc, rep, work)
+                        try:
+                            row = run(a, broker, k, sc, rep, work)
+                        except (RuntimeError, OSError, subprocess.SubprocessError,
+                                json.JSONDecodeError) as e:
+                            log("  FAILED, left out of the medians: %s" % e)
+                            failures.append("%s with %d instance(s), repetition %d: %s" % (
+                                sc, k, rep + 1, str(e).splitlines()[0]))
+                            continue
                         rows.append(row)
                         if a.raw:
                             with open(a.raw, "a") as f:
@@ -673,6 +685,7 @@ def main():
     if not a.from_raw:
         meta.update(load1=loadavg(), took="the run took %d minutes" % round((time.time() - t0) / 60),
                     idle=statistics.median(r.get("broker_idle_cores", 0) for r in rows) if rows else 0)
+        meta["failures"] = failures
         if a.raw:
             with open(a.raw, "a") as f:
                 f.write(json.dumps({"meta": meta}) + "\n")
