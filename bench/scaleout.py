@@ -392,7 +392,7 @@ def derive_backlog(row):
     net = max(0.0, b["publish_cpu_s"] + b["consume_cpu_s"] - idle * (b["publish_s"] + b["consume_s"]))
     wall = max(s["seconds"] for s in srv)
     return {
-        "deliveries_per_s": None, "p50": None, "p99": None, "lost": 0,
+        "deliveries_per_s": None, "p50": None, "p99": None, "lost": 0, "closed": 0,
         "events_per_s": statistics.mean(n / s["seconds"] for s in srv),
         "us_per_event": 1e6 * statistics.mean(s["cpu_s"] for s in srv) / n,
         "writer_us_per_event": 1e6 * statistics.mean(s["writer_cpu_s"] for s in srv) / n,
@@ -421,7 +421,7 @@ def derive_drain(row):
             "broker_publish_us_per_event", "broker_rss_mb", "broker_cores", "gw_cores",
             "client_cores")
     out = dict.fromkeys(keys)
-    out.update(lost=sum(1 for s in row["servers"] if s["exit"] != 0),
+    out.update(lost=sum(1 for s in row["servers"] if s["exit"] != 0), closed=0,
                stop_s=max(s["stop_s"] for s in row["servers"]))
     return out
 
@@ -443,7 +443,10 @@ def derive(row):
         "deliveries_per_s": row["deliveries_per_s"],
         "events_per_s": row["events_per_s"],
         "p50": row["lat_ms"]["p50"], "p99": row["lat_ms"]["p99"],
-        "lost": row["missing"] + row["out_of_order"] + row["receivers_lost"],
+        # a receiver the gateway closed ends the run, so the frames it and
+        # the others did not get then are not counted as lost
+        "lost": row["out_of_order"] + (0 if row["receivers_lost"] else row["missing"]),
+        "closed": row["receivers_lost"],
         # each instance ingests every event: per instance, events/s
         "ingest_per_instance": row["events_per_s"],
         "cpu_s_per_instance": statistics.mean(hz_cpu),
@@ -481,9 +484,10 @@ def summarise(rows):
     groups = {}
     for r in rows:
         groups.setdefault((r["scenario"], r["instances"]), []).append(derive(r))
-    return {key: {f: med([d[f] for d in ds]) for f in ds[0]} | {"n": len(ds),
-                                                                  "lost_total": sum(d["lost"] for d in ds)}
-            for key, ds in groups.items()}
+    return {key: {f: med([d[f] for d in ds]) for f in ds[0]} | {
+        "n": len(ds), "lost_total": sum(d["lost"] for d in ds),
+        "closed_total": sum(d["closed"] for d in ds),
+        "closed_runs": sum(1 for d in ds if d["closed"])} for key, ds in groups.items()}
 
 
 def fmt(v, nd=0):
@@ -522,14 +526,17 @@ def report(summary, meta):
         "instance's ingest rate, since every instance ingests every event)")
     add("")
     add("| scenario | instances | receivers per instance | deliveries/s (all) | events/s "
-        "| latency p50 / p99 (ms) | cores busy: gateways / broker / load tool | lost or reordered |")
+        "| latency p50 / p99 (ms) | cores busy: gateways / broker / load tool "
+        "| frames lost or reordered; receivers the gateway closed |")
     add("|---|---:|---:|---:|---:|---|---|---|")
     for sc, k, s in rows:
         add("| %s | %d | %s | %s | %s | %s / %s | %s / %s / %s | %s in %d runs |" % (
             name(sc), k, fmt(per_inst(sc, k)), fmt(s["deliveries_per_s"]), fmt(s["events_per_s"]),
             fmt(s["p50"], 1), fmt(s["p99"], 1), fmt(s["gw_cores"], 2), fmt(s["broker_cores"], 2),
-            fmt(s["client_cores"], 2), "none" if s["lost_total"] == 0 else
-            "%d frames" % s["lost_total"], s["n"]))
+            fmt(s["client_cores"], 2), ("none" if s["lost_total"] == 0 else
+                                         "%d frames" % s["lost_total"]) +
+            ("" if not s["closed_total"] else "; %d receivers closed (%d of the runs stopped there)"
+             % (s["closed_total"], s["closed_runs"])), s["n"]))
     add("")
     add("**CPU costs** (CPU seconds from /proc over the publish phase, divided by the events "
         "each instance ingested or by all deliveries; the broker's only where 20,000 events "
@@ -569,7 +576,7 @@ def report(summary, meta):
             name(sc), k, fmt(per_inst(sc, k)), fmt(s["rss0_mb"], 1), fmt(s["rss_warm_mb"], 1),
             fmt(s["hwm_mb"], 1), conn, fmt(s["connect_us_per_conn"]) if many else "-",
             fmt(s["idle_cores"], 3), fmt(s.get("stop_s"), 1) +
-            ("" if not s["lost_total"] else " (%d exits not 0)" % s["lost_total"]),
+            (" (%d exits not 0)" % s["lost_total"] if sc == "drain" and s["lost_total"] else ""),
             fmt(s["broker_rss_mb"])))
     ratios = []
 
