@@ -96,9 +96,9 @@ def http_get(port, path, timeout=5):
         return e.code, e.read().decode()
 
 
-def metrics(port):
+def metrics(port, timeout=5):
     """{sample name with labels: value} of a gateway's /metrics"""
-    st, text = http_get(port, "/metrics")
+    st, text = http_get(port, "/metrics", timeout)
     if st != 200:
         raise RuntimeError("/metrics: %d" % st)
     out = {}
@@ -144,7 +144,7 @@ class Gw:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(300)    # 10,000 sockets take long to close (SCALING.md)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -363,7 +363,8 @@ def run_one(a, broker, k, scenario, rep, work):
         row.update(instances=k, scenario=scenario, rep=rep, wsload_exit=p.returncode,
                    broker_idle_cores=a.broker_idle)
         for g, s in zip(gws, row["servers"]):
-            m = metrics(g.port)
+            # a gateway that has just lost 10,000 connections may take a while
+            m = metrics(g.port, timeout=300)
             s.update(instance=g.name, connections=total // k + (1 if gws.index(g) < total % k else 0),
                      accepted=m.get('statusgate_publishes_total{source="amqp",outcome="accepted"}'),
                      commits=m.get("statusgate_store_commit_seconds_count"),
@@ -391,7 +392,7 @@ def derive_backlog(row):
     net = max(0.0, b["publish_cpu_s"] + b["consume_cpu_s"] - idle * (b["publish_s"] + b["consume_s"]))
     wall = max(s["seconds"] for s in srv)
     return {
-        "deliveries_per_s": None, "p50": None, "p99": None, "lost": 0,
+        "deliveries_per_s": None, "p50": None, "p99": None, "lost": 0, "closed": 0,
         "events_per_s": statistics.mean(n / s["seconds"] for s in srv),
         "us_per_event": 1e6 * statistics.mean(s["cpu_s"] for s in srv) / n,
         "writer_us_per_event": 1e6 * statistics.mean(s["writer_cpu_s"] for s in srv) / n,
@@ -420,7 +421,7 @@ def derive_drain(row):
             "broker_publish_us_per_event", "broker_rss_mb", "broker_cores", "gw_cores",
             "client_cores")
     out = dict.fromkeys(keys)
-    out.update(lost=sum(1 for s in row["servers"] if s["exit"] != 0),
+    out.update(lost=sum(1 for s in row["servers"] if s["exit"] != 0), closed=0,
                stop_s=max(s["stop_s"] for s in row["servers"]))
     return out
 
@@ -442,7 +443,10 @@ def derive(row):
         "deliveries_per_s": row["deliveries_per_s"],
         "events_per_s": row["events_per_s"],
         "p50": row["lat_ms"]["p50"], "p99": row["lat_ms"]["p99"],
-        "lost": row["missing"] + row["out_of_order"] + row["receivers_lost"],
+        # a receiver the gateway closed ends the run, so the frames it and
+        # the others did not get then are not counted as lost
+        "lost": row["out_of_order"] + (0 if row["receivers_lost"] else row["missing"]),
+        "closed": row["receivers_lost"],
         # each instance ingests every event: per instance, events/s
         "ingest_per_instance": row["events_per_s"],
         "cpu_s_per_instance": statistics.mean(hz_cpu),
@@ -480,9 +484,10 @@ def summarise(rows):
     groups = {}
     for r in rows:
         groups.setdefault((r["scenario"], r["instances"]), []).append(derive(r))
-    return {key: {f: med([d[f] for d in ds]) for f in ds[0]} | {"n": len(ds),
-                                                                  "lost_total": sum(d["lost"] for d in ds)}
-            for key, ds in groups.items()}
+    return {key: {f: med([d[f] for d in ds]) for f in ds[0]} | {
+        "n": len(ds), "lost_total": sum(d["lost"] for d in ds),
+        "closed_total": sum(d["closed"] for d in ds),
+        "closed_runs": sum(1 for d in ds if d["closed"])} for key, ds in groups.items()}
 
 
 def fmt(v, nd=0):
@@ -502,6 +507,9 @@ def report(summary, meta):
         "while idle, %(idle).3f cores, is subtracted from its CPU per event." % meta)
     add("")
     add("Command: `%s`" % meta["command"])
+    if meta.get("failures"):
+        add("")
+        add("Runs that failed and are left out of the medians: " + "; ".join(meta["failures"]) + ".")
     every = [(sc, k, summary[(sc, k)]) for sc in SCENARIOS for k in meta["instances"]
              if (sc, k) in summary]
     rows = [r for r in every if r[0] != "drain"]
@@ -518,14 +526,17 @@ def report(summary, meta):
         "instance's ingest rate, since every instance ingests every event)")
     add("")
     add("| scenario | instances | receivers per instance | deliveries/s (all) | events/s "
-        "| latency p50 / p99 (ms) | cores busy: gateways / broker / load tool | lost or reordered |")
+        "| latency p50 / p99 (ms) | cores busy: gateways / broker / load tool "
+        "| frames lost or reordered; receivers the gateway closed |")
     add("|---|---:|---:|---:|---:|---|---|---|")
     for sc, k, s in rows:
         add("| %s | %d | %s | %s | %s | %s / %s | %s / %s / %s | %s in %d runs |" % (
             name(sc), k, fmt(per_inst(sc, k)), fmt(s["deliveries_per_s"]), fmt(s["events_per_s"]),
             fmt(s["p50"], 1), fmt(s["p99"], 1), fmt(s["gw_cores"], 2), fmt(s["broker_cores"], 2),
-            fmt(s["client_cores"], 2), "none" if s["lost_total"] == 0 else
-            "%d frames" % s["lost_total"], s["n"]))
+            fmt(s["client_cores"], 2), ("none" if s["lost_total"] == 0 else
+                                         "%d frames" % s["lost_total"]) +
+            ("" if not s["closed_total"] else "; %d receivers closed (%d of the runs stopped there)"
+             % (s["closed_total"], s["closed_runs"])), s["n"]))
     add("")
     add("**CPU costs** (CPU seconds from /proc over the publish phase, divided by the events "
         "each instance ingested or by all deliveries; the broker's only where 20,000 events "
@@ -565,7 +576,7 @@ def report(summary, meta):
             name(sc), k, fmt(per_inst(sc, k)), fmt(s["rss0_mb"], 1), fmt(s["rss_warm_mb"], 1),
             fmt(s["hwm_mb"], 1), conn, fmt(s["connect_us_per_conn"]) if many else "-",
             fmt(s["idle_cores"], 3), fmt(s.get("stop_s"), 1) +
-            ("" if not s["lost_total"] else " (%d exits not 0)" % s["lost_total"]),
+            (" (%d exits not 0)" % s["lost_total"] if sc == "drain" and s["lost_total"] else ""),
             fmt(s["broker_rss_mb"])))
     ratios = []
 
@@ -635,6 +646,7 @@ def main():
                 instances=instances, command=a.command, load0=loadavg())
     t0 = time.time()
     rows = []
+    failures = []
     if a.from_raw:     # a finished run's lines; its last line is its meta
         with open(a.from_raw) as f:
             rows = [json.loads(x) for x in f if x.strip()]
@@ -656,7 +668,14 @@ def main():
                     for sc in scenarios:
                         log("rep %d, %d instance(s), %s" % (rep + 1, k, sc))
                         run = {"backlog": run_backlog, "drain": run_drain}.get(sc, run_one)
-                        row = run(a, broker, k, sc, rep, work)
+                        try:
+                            row = run(a, broker, k, sc, rep, work)
+                        except (RuntimeError, OSError, subprocess.SubprocessError,
+                                json.JSONDecodeError) as e:
+                            log("  FAILED, left out of the medians: %s" % e)
+                            failures.append("%s with %d instance(s), repetition %d: %s" % (
+                                sc, k, rep + 1, str(e).splitlines()[0]))
+                            continue
                         rows.append(row)
                         if a.raw:
                             with open(a.raw, "a") as f:
@@ -673,6 +692,7 @@ def main():
     if not a.from_raw:
         meta.update(load1=loadavg(), took="the run took %d minutes" % round((time.time() - t0) / 60),
                     idle=statistics.median(r.get("broker_idle_cores", 0) for r in rows) if rows else 0)
+        meta["failures"] = failures
         if a.raw:
             with open(a.raw, "a") as f:
                 f.write(json.dumps({"meta": meta}) + "\n")
