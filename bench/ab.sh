@@ -25,6 +25,7 @@ SERVER_PID=
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 log() { printf '%s ab: %s\n' "$(date +%T)" "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 scenario() {
 	case $1 in
@@ -49,19 +50,6 @@ log "building A=$RA and B=$RB in $WORK"
 build "$A" "$WORK/a"
 build "$B" "$WORK/b"
 gcc -O2 -Wall -Wextra -o "$WORK/wsload" "$ROOT/bench/wsload.c" -lpthread
-
-free_port() {
-	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
 
 run() {   # run WHICH(a|b) SCENARIO wsload-args...
 	local which=$1 sc=$2 d port; shift 2

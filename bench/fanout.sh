@@ -40,6 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 log() { printf '%s fanout: %s\n' "$(date +%T)" "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 # ---- scenarios: name receivers idle events publishers window rate note ----
 # (idle: extra connections watching another channel, which get nothing)
@@ -68,34 +69,9 @@ if [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || ! command -v nginx >/d
 			--no-install-recommends nginx libnginx-mod-nchan >"$WORK/apt.log" 2>&1; }
 fi
 
-if [ "$SRC" = head ]; then
-	REV=$(git -C "$ROOT" rev-parse --short HEAD)
-	mkdir -p "$WORK/src"
-	git -C "$ROOT" archive HEAD | tar -x -C "$WORK/src"
-	SRCDIR=$WORK/src
-else
-	REV="$(git -C "$ROOT" rev-parse --short HEAD)+worktree"
-	SRCDIR=$ROOT
-fi
-log "building statusgate $REV (Release) in $BUILD"
-cmake -S "$SRCDIR" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake.log" 2>&1
-cmake --build "$BUILD" -j2 --target statusgate >>"$WORK/cmake.log" 2>&1 ||
-	{ tail -30 "$WORK/cmake.log"; exit 1; }
+build_statusgate "$SRC" "$BUILD"
 gcc -O2 -Wall -Wextra -o "$WORK/wsload" "$ROOT/bench/wsload.c" -lpthread
 WSLOAD=$WORK/wsload
-
-free_port() {
-	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
 
 # run_statusgate LABEL wsload-args...
 run_statusgate() {

@@ -28,25 +28,13 @@ WORK=$(mktemp -d /tmp/bench-scaleout.XXXXXX)
 BUILD=$WORK/build
 
 log() { printf '%s scaleout: %s\n' "$(date +%T)" "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 
 # wsload holds every receiver (10,000 in scenario conn) in one process
 ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 10500 ] || { echo "scaleout: need ulimit -n >= 10500 (have $(ulimit -n))" >&2; exit 1; }
 
-if [ "$SRC" = head ]; then
-	REV=$(git -C "$ROOT" rev-parse --short HEAD)
-	mkdir -p "$WORK/src"
-	git -C "$ROOT" archive HEAD | tar -x -C "$WORK/src"
-	SRCDIR=$WORK/src
-else
-	REV="$(git -C "$ROOT" rev-parse --short HEAD)+worktree"
-	SRCDIR=$ROOT
-fi
-log "building statusgate $REV (Release) in $BUILD"
-cmake -S "$SRCDIR" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGW_BUILD_TESTS=OFF -DGW_BUILD_BENCH=OFF \
-	>"$WORK/cmake.log" 2>&1
-cmake --build "$BUILD" -j2 --target statusgate >>"$WORK/cmake.log" 2>&1 ||
-	{ tail -30 "$WORK/cmake.log"; exit 1; }
+build_statusgate "$SRC" "$BUILD" -DGW_BUILD_TESTS=OFF -DGW_BUILD_BENCH=OFF
 gcc -O2 -Wall -Wextra -DWSLOAD_AMQP -o "$WORK/wsload" "$ROOT/bench/wsload.c" -lpthread -lrabbitmq
 gcc -O2 -Wall -o "$WORK/amqp_ackonly" "$ROOT/bench/amqp_ackonly.c" -lrabbitmq
 

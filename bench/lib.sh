@@ -1,0 +1,38 @@
+# Shared by the bench scripts (sourced, not run): the statusgate build from
+# git (or the working tree), and the ports of the servers they start.
+# Expects ROOT (the repository), WORK (a scratch directory) and log().
+
+PY=${PY:-/usr/bin/python3}
+
+# build_statusgate SRC BUILD [cmake args...]: SRC "head" builds git HEAD
+# from an archive, anything else the working tree; sets REV
+build_statusgate() {
+	local src=$1 build=$2 dir; shift 2
+	if [ "$src" = head ]; then
+		REV=$(git -C "$ROOT" rev-parse --short HEAD)
+		dir=$WORK/src
+		mkdir -p "$dir"
+		git -C "$ROOT" archive HEAD | tar -x -C "$dir"
+	else
+		REV="$(git -C "$ROOT" rev-parse --short HEAD)+worktree"
+		dir=$ROOT
+	fi
+	log "building statusgate $REV (Release) in $build"
+	cmake -S "$dir" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$WORK/cmake.log" 2>&1
+	cmake --build "$build" -j2 --target statusgate >>"$WORK/cmake.log" 2>&1 ||
+		{ tail -30 "$WORK/cmake.log"; exit 1; }
+}
+
+free_port() {
+	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# waits up to 5 s for something to listen on 127.0.0.1:PORT
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
