@@ -37,8 +37,12 @@ struct http_pending {
 	struct lws *wsi;
 };
 
+#define PATH_LIMIT 256       /* longest request path we answer (414 beyond) */
+
+/* lws's per-session data of an HTTP connection; the same memory serves a
+ * WebSocket after an upgrade, so it is kept as small as ws_session's */
 struct http_pss {
-	char path[256];
+	char *path;              /* the request's path, query cut; malloc'd */
 	int method;              /* LWSHUMETH_* */
 	unsigned char *body;     /* request body; malloc'd */
 	size_t blen, bcap;
@@ -566,13 +570,15 @@ static int on_http(struct hub *hub, struct lws *wsi, struct http_pss *h)
 	char *uri = NULL, clen[32];
 	int ulen = 0;
 
+	free(h->path);           /* the last request's on this connection */
 	memset(h, 0, sizeof(*h));
 	/* stopping: take no new request (the connection just closes), so that
 	 * no answer is begun that the shutdown could cut short */
 	if (hub_draining(hub))
 		return -1;
 	h->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
-	if (h->method < 0 || !uri || ulen <= 0 || (size_t)ulen >= sizeof(h->path)) {
+	if (h->method < 0 || !uri || ulen <= 0 || ulen >= PATH_LIMIT ||
+	    !(h->path = malloc((size_t)ulen + 1))) {
 		h->close_after = 1;
 		return reply_error(wsi, h, 414, "bad_request", "request line too long or unreadable");
 	}
@@ -678,6 +684,8 @@ static void release(struct lws *wsi, struct http_pss *h)
 	body_drop(h);
 	free(h->resp);
 	h->resp = NULL;
+	free(h->path);
+	h->path = NULL;
 }
 
 int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)

@@ -252,9 +252,10 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->mux = mux;
-	snprintf(s->ip, sizeof(s->ip), "%s", ip);
-	if (iplimit_add(&h->ips, s->ip))
+	s->ip = "?";
+	if (iplimit_add(&h->ips, ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
+	s->ip = iplimit_key(h->ips, ip);   /* the table's copy, not a per-session one */
 	s->hub = h;
 	s->next = h->sessions;
 	if (h->sessions)
@@ -293,7 +294,8 @@ void hub_session_close(struct gw_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	h->nsessions--;
-	iplimit_del(&h->ips, s->ip);
+	iplimit_del(&h->ips, s->ip);   /* (frees the string s->ip points to) */
+	s->ip = "?";
 	gauges(h);
 	s->hub = NULL;
 }
@@ -332,7 +334,7 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason)
 	if (s->close_code)
 		return;
 	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	s->close_reason = reason;
 	if (s->rx_paused) {      /* let the peer's close frame in */
 		s->rx_paused = 0;
 		lws_rx_flow_control(s->wsi, 1);
@@ -440,7 +442,8 @@ int hub_writeable(struct gw_session *s)
 		return 0;        /* lws finishes the close handshake itself */
 	if (!s->qlen && s->close_code) {
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+				 (unsigned char *)(uintptr_t)(s->close_reason ? s->close_reason : ""),
+				 s->close_reason ? strlen(s->close_reason) : 0);
 		return -1;
 	}
 	if (!s->qlen)
@@ -510,6 +513,8 @@ static size_t fanout(struct hub *h, const struct gw_job *j)
 	GW_INC(events);
 	if (!g)
 		return 0;
+	/* the state late joiners of a legacy socket get (hub_legacy_state) */
+	registry_state_set(g, j->legacy, j->seq);
 	m = registry_members(g, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct reg_sub *sub = m[i];

@@ -43,7 +43,9 @@ struct gw_session {
 	struct hub *hub;
 	struct gw_session *prev, *next;   /* the hub's list of open sessions */
 	int mux;                 /* 1: /ws; 0: legacy */
-	char ip[GW_ADDR_MAX];    /* the client's address (forwarded through a trusted proxy) */
+	const char *ip;          /* the client's address (forwarded through a trusted
+				  * proxy): the core's per-address count holds the
+				  * string, valid while the session is open */
 	struct reg_sub *subs;    /* this session's subscriptions */
 	struct gw_buf **q;       /* ring of payload refs; malloc'd */
 	unsigned qhead, qlen, qcap;
@@ -51,9 +53,9 @@ struct gw_session {
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
 	int close_code;          /* non-zero: close once WRITEABLE */
-	int output_closed;       /* a close frame went out or came in: no more data */
-	char close_reason[96];
-	int rx_paused;           /* we stopped reading its commands until its queue drains */
+	const char *close_reason;/* a string constant (hub_close_soon) */
+	unsigned char output_closed; /* a close frame went out or came in: no more data */
+	unsigned char rx_paused; /* we stopped reading its commands until its queue drains */
 	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
 	 * clock (unix seconds) reaches it; 0: none */
 	int64_t deadline;
@@ -146,7 +148,8 @@ size_t hub_presence(struct hub *h, const char *key);
 int hub_send(struct gw_session *s, struct gw_buf *b, int kind);
 /* a reply made for s only; takes a malloc'd string (NULL: out of memory) */
 void hub_send_str(struct gw_session *s, char *json);
-/* closes s with code once its queue is written (5 s at most) */
+/* closes s with code once its queue is written (5 s at most); reason is a
+ * string constant (it is kept, not copied) */
 void hub_close_soon(struct gw_session *s, int code, const char *reason);
 /* WRITEABLE: writes the oldest queued frame; -1 to close the connection */
 int hub_writeable(struct gw_session *s);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct registry;
 struct reg_group;
 
@@ -47,6 +49,15 @@ struct reg_group *registry_find(const struct registry *r, const char *key);
 const char *registry_group_key(const struct reg_group *g);
 /* the member array and its length; valid until the next join or leave */
 struct reg_sub *const *registry_members(const struct reg_group *g, size_t *n);
+
+/* The group's latest state frame, kept for those who join later so that a
+ * connect costs no store read: a new reference to b (NULL: the submission
+ * has no state) at seq, unless the group already holds a later one. The
+ * group drops it when it is deleted. */
+void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq);
+/* 1 with that frame (no new reference; NULL: no state) and its seq once one
+ * was set, else 0 */
+int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq);
 
 size_t registry_group_count(const struct registry *r);
 size_t registry_sub_count(const struct registry *r);

@@ -20,6 +20,9 @@
 #include "server.h"
 #include "ws_session.h"
 
+#define GW_RX_BUFFER 128
+#define GW_TX_PACKET (4u << 20)
+_Static_assert(GW_RX_BUFFER >= 125, "lws needs a whole control frame in its rx buffer");
 _Static_assert(GW_PRE >= LWS_PRE, "GW_PRE must leave room for the lws frame header");
 
 /* lws_cancel_service's context: set by server_start, cleared by
@@ -141,9 +144,16 @@ int server_start(struct hub *hub)
 	lws_set_log_level(lv, lws_emit);
 
 	protocols[0].per_session_data_size = hs > ws ? hs : ws;
-	/* big enough for one whole frame of --max-frame in most cases; lws
-	 * still delivers larger ones in pieces and ws_session reassembles */
-	protocols[0].rx_buffer_size = 16384;
+	/* lws allocates rx_buffer_size bytes per WebSocket for as long as it
+	 * is open, most of them idle pages that send nothing: 128 holds any
+	 * control frame whole (ping and close payloads are at most 125 bytes,
+	 * and lws must see them whole), and ws_session reassembles longer
+	 * messages from their pieces. lws 4.1 also caps each send() at
+	 * rx_buffer_size unless tx_packet_size is set (lib/core-net/output.c,
+	 * lws_issue_raw), and buffers the rest: set it so that any frame we
+	 * make goes to the kernel in one call. It reserves no memory. */
+	protocols[0].rx_buffer_size = GW_RX_BUFFER;
+	protocols[0].tx_packet_size = GW_TX_PACKET;
 
 	g_ev.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!g_ev.loop) {
