@@ -30,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -82,9 +83,11 @@ static struct {
 	int server_pid;
 	const char *label;
 	double idle_timeout;      /* s without progress before giving up */
+	int rounds;               /* conns: rounds of opening and closing all */
+	int inflight;             /* handshakes in flight at most (0: all at once) */
 } opt = {
 	"127.0.0.1", 0, "/ws/submissions/bench/", "/api/v1/publish", 0, 0,
-	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15,
+	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15, 3, 200,
 };
 
 static void parse_opts(int argc, char **argv)
@@ -112,6 +115,8 @@ static void parse_opts(int argc, char **argv)
 		else if (!strcmp(k, "--server-pid")) opt.server_pid = atoi(v);
 		else if (!strcmp(k, "--label")) opt.label = v;
 		else if (!strcmp(k, "--idle-timeout")) opt.idle_timeout = atof(v);
+		else if (!strcmp(k, "--rounds")) opt.rounds = atoi(v);
+		else if (!strcmp(k, "--inflight")) opt.inflight = atoi(v);
 		else die("unknown option %s", k);
 	}
 	if (opt.receivers < 1 || opt.events < 1 || opt.size < 40 ||
@@ -659,7 +664,8 @@ static int run(void)
 	t_conn0 = now_us(CLOCK_MONOTONIC);
 	t_last_progress = t_conn0;
 	while (open_count + dead_count < PUB0) {
-		while (started < PUB0 && started - open_count - dead_count < 200) {
+		while (started < PUB0 && (!opt.inflight ||
+					  started - open_count - dead_count < opt.inflight)) {
 			struct conn *c = &conns[started];
 			memset(c->last, 0xff, sizeof(c->last));   /* -1 */
 			c->pub = -1;
@@ -788,6 +794,129 @@ static int run(void)
 	return missing || ooo || dead_count ? 3 : 0;
 }
 
+/* ---- connections: memory per idle connection and handshakes/s ---- */
+
+/* open descriptors of a process (its sockets, the listener, files) */
+static int proc_fds(int pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(dir = opendir(path)))
+		return -1;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * conns: R rounds of: open N WebSockets on --sub-path (at most --inflight
+ * handshakes at a time, 0: all N at once), time them (handshakes/s: N over
+ * the time from the first connect() to the last 101), let the server settle
+ * and read its VmRSS, then reset every connection (SO_LINGER 0: no
+ * TIME_WAIT, so that the next round finds free ports) and wait until the
+ * server has closed them (its descriptor count is back). The last round
+ * stays open while its RSS is read. RSS per connection = (RSS with N open
+ * - RSS before the first round) / N, fresh (round 1) and after churn (the
+ * last round).
+ */
+static int conns_run(void)
+{
+	int N = opt.receivers, R = opt.rounds < 1 ? 1 : opt.rounds;
+	double *hs = calloc((size_t)R, sizeof(double));
+	long *rss = calloc((size_t)R, sizeof(long)), rss0 = 0;
+	int fd0 = opt.server_pid ? proc_fds(opt.server_pid) : -1;
+	struct rlimit rl;
+	uint64_t t;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if ((rlim_t)(N + 64) > rl.rlim_cur)
+		die("%s", "too few file descriptors: raise ulimit -n");
+	conns = calloc((size_t)N, sizeof(*conns));
+	rbuf = malloc(RBUF);
+	recv_count = calloc(1, sizeof(int));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!conns || !rbuf || !hs || !rss || ep < 0)
+		die("%s", "out of memory");
+	if (opt.server_pid)
+		rss0 = proc_mem(opt.server_pid, "VmRSS:");
+	for (int r = 0; r < R; r++) {
+		int started = 0;
+		uint64_t t0 = now_us(CLOCK_MONOTONIC);
+
+		open_count = dead_count = 0;
+		memset(conns, 0, (size_t)N * sizeof(*conns));
+		while (open_count + dead_count < N) {
+			while (started < N && (!opt.inflight ||
+					       started - open_count - dead_count < opt.inflight)) {
+				struct conn *c = &conns[started];
+				c->pub = -1;
+				c->fd = tcp_connect(opt.host, opt.port);
+				if (c->fd < 0)
+					die("connect: %s", strerror(errno));
+				c->state = C_CONNECTING;
+				ep_add(c->fd, EPOLLOUT, started);
+				started++;
+			}
+			wait_events(100, &t);
+			if (t - t0 > 120u * 1000000u)
+				die("%s", "connections did not all open within 120 s");
+		}
+		hs[r] = (double)N / ((double)(now_us(CLOCK_MONOTONIC) - t0) / 1e6);
+		if (dead_count)
+			fprintf(stderr, "wsload: %d of %d connections failed in round %d\n",
+				dead_count, N, r + 1);
+		/* let the server finish what each connect started (frees, state) */
+		for (uint64_t tq = now_us(CLOCK_MONOTONIC); now_us(CLOCK_MONOTONIC) - tq < 1000000;)
+			wait_events(50, &t);
+		if (opt.server_pid)
+			rss[r] = proc_mem(opt.server_pid, "VmRSS:");
+		if (r == R - 1)
+			break;
+		for (int i = 0; i < N; i++) {
+			struct linger lg = { 1, 0 };
+			if (conns[i].state == C_DEAD)
+				continue;
+			setsockopt(conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(conns[i].fd);
+			free(conns[i].pend);
+			free(conns[i].msg);
+		}
+		if (opt.server_pid)
+			for (int k = 0; k < 1000 && proc_fds(opt.server_pid) > fd0 + 8; k++)
+				usleep(20000);
+		usleep(200000);
+	}
+	double hsorted[64];
+	int nh = R < 64 ? R : 64;
+	memcpy(hsorted, hs, (size_t)nh * sizeof(double));
+	qsort(hsorted, (size_t)nh, sizeof(double), cmp_dbl);
+	printf("{\"label\":\"%s\",\"server\":\"%s\",\"mode\":\"conns\",\"conns\":%d,\"rounds\":%d,"
+	       "\"inflight\":%d,\"handshakes_per_s\":[", opt.label, opt.nchan ? "nchan" : "statusgate",
+	       N, R, opt.inflight);
+	for (int r = 0; r < R; r++)
+		printf("%s%.0f", r ? "," : "", hs[r]);
+	printf("],\"handshakes_per_s_median\":%.0f,\"server_rss0_kb\":%ld,\"rss_kb\":[",
+	       hsorted[nh / 2], rss0);
+	for (int r = 0; r < R; r++)
+		printf("%s%ld", r ? "," : "", rss[r]);
+	printf("],\"bytes_per_conn_fresh\":%.0f,\"bytes_per_conn_churned\":%.0f,\"failed\":%d}\n",
+	       (double)(rss[0] - rss0) * 1024.0 / N, (double)(rss[R - 1] - rss0) * 1024.0 / N,
+	       dead_count);
+	return dead_count ? 3 : 0;
+}
+
 /* ---- the syscall floor ---- */
 
 struct floor_reader {
@@ -910,12 +1039,15 @@ static int floor_run(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || (strcmp(argv[1], "run") && strcmp(argv[1], "floor"))) {
-		fprintf(stderr, "usage: wsload run|floor [--port P --receivers N --events M --size B\n"
+	if (argc < 2 || (strcmp(argv[1], "run") && strcmp(argv[1], "floor") &&
+			 strcmp(argv[1], "conns"))) {
+		fprintf(stderr, "usage: wsload run|floor|conns [--port P --receivers N --events M --size B\n"
 			"  --sub-path P --pub-path P --nchan --mux --publishers K --window W --rate R\n"
-			"  --server-pid PID --label L]\n");
+			"  --server-pid PID --label L --rounds R --inflight K]\n");
 		return 2;
 	}
 	parse_opts(argc, argv);
+	if (!strcmp(argv[1], "conns"))
+		return conns_run();
 	return strcmp(argv[1], "run") ? floor_run() : run();
 }

@@ -45,6 +45,10 @@
  * wait for the next turn, so reads, handshakes and answers are not starved
  * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
 #define FANOUT_BUDGET 65536
+/* a WebSocket silent this long is pinged, and dropped when silent this
+ * long (a pong is a word) */
+#define IDLE_PING_SECS 30
+#define IDLE_HANGUP_SECS 60
 
 struct hub {
 	const struct gw_config *cfg;
@@ -61,6 +65,7 @@ struct hub {
 	size_t nsessions;
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
+	int64_t now;                 /* unix seconds, set by hub_tick */
 	/* committed jobs not yet fanned out, in commit order (linked by next) */
 	struct gw_job *pending, **pending_tail;
 };
@@ -77,6 +82,7 @@ struct hub *hub_new(const struct gw_config *cfg)
 	if (!h)
 		return NULL;
 	h->cfg = cfg;
+	h->now = (int64_t)time(NULL);
 	h->pending_tail = &h->pending;
 	h->tasks = handoff_new();
 	h->reg = registry_new();
@@ -150,13 +156,23 @@ void hub_tick(struct hub *h)
 	int64_t now = (int64_t)time(NULL);
 	struct gw_session *s, *next;
 
-	/* a walk of every session once a second: a compare each, cheaper than
-	 * keeping a heap up to date on every connect and close */
+	h->now = now;
+	/* a walk of every session once a second: a compare or two each,
+	 * cheaper than keeping timers sorted on every connect, word and close */
 	for (s = h->sessions; s; s = next) {
 		next = s->next;   /* the callback may close s, not unlink it */
 		if (s->deadline && s->deadline <= now && s->on_deadline) {
 			s->deadline = 0;
 			s->on_deadline(s);
+		}
+		if (s->close_code || s->output_closed)
+			continue;     /* closing: lws's close timeouts bound it */
+		if (now - s->heard >= IDLE_HANGUP_SECS) {
+			GW_DBG("%s: %s did not answer a ping; dropping it", __func__, s->ip);
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_AWAITING_PING, LWS_TO_KILL_ASYNC);
+		} else if (now - s->heard >= IDLE_PING_SECS && !s->pinged) {
+			s->pinged = s->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
 		}
 	}
 }
@@ -252,6 +268,7 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->mux = mux;
+	s->heard = h->now;
 	s->ip = "?";
 	if (iplimit_add(&h->ips, ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
@@ -446,6 +463,16 @@ int hub_writeable(struct gw_session *s)
 				 s->close_reason ? strlen(s->close_reason) : 0);
 		return -1;
 	}
+	if (s->ping_due) {
+		unsigned char ping[LWS_PRE + 1];
+
+		s->ping_due = 0;
+		if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+		if (s->qlen)
+			lws_callback_on_writable(s->wsi);
+		return 0;
+	}
 	if (!s->qlen)
 		return 0;
 	b = s->q[s->qhead];
@@ -478,6 +505,12 @@ void hub_output_closed(struct gw_session *s)
 	queue_clear(s);
 	registry_leave_all(s->hub->reg, &s->subs);
 	gauges(s->hub);
+}
+
+void hub_heard(struct gw_session *s)
+{
+	s->heard = s->hub->now;
+	s->pinged = 0;
 }
 
 void hub_received(struct gw_session *s)

@@ -56,6 +56,10 @@ struct gw_session {
 	const char *close_reason;/* a string constant (hub_close_soon) */
 	unsigned char output_closed; /* a close frame went out or came in: no more data */
 	unsigned char rx_paused; /* we stopped reading its commands until its queue drains */
+	unsigned char ping_due;  /* an idle ping goes out at the next WRITEABLE */
+	unsigned char pinged;    /* pinged since the peer's last word */
+	int64_t heard;           /* unix seconds (the core's clock) of the peer's
+				  * last frame, or of the connect */
 	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
 	 * clock (unix seconds) reaches it; 0: none */
 	int64_t deadline;
@@ -109,7 +113,8 @@ void hub_run(struct hub *h);
 /* the same without a budget: everything, at shutdown */
 void hub_run_all(struct hub *h);
 /* once a second: sessions whose deadline passed get on_deadline (their
- * deadline is cleared first; the callback may set a new one) */
+ * deadline is cleared first; the callback may set a new one); idle ones
+ * are pinged or dropped (hub_heard) */
 void hub_tick(struct hub *h);
 const struct gw_config *hub_cfg(const struct hub *h);
 struct writer *hub_writer(const struct hub *h);
@@ -158,6 +163,10 @@ int hub_writeable(struct gw_session *s);
  * after that frame (RFC 6455 5.5.1), so the queue is dropped and s leaves
  * its groups at once */
 void hub_output_closed(struct gw_session *s);
+/* the peer sent something (a message, a piece of one, a pong): it is
+ * alive, no idle ping is needed (hub_tick pings a peer silent for 30 s and
+ * drops one silent for 60 s) */
+void hub_heard(struct gw_session *s);
 /* after a client message was handled: stops reading from a client whose
  * replies pile up (hub_writeable reads on once half of them are out) */
 void hub_received(struct gw_session *s);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "http_api.h"
@@ -57,6 +58,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+	case LWS_CALLBACK_RECEIVE_PONG:
 		return ws_callback(wsi, (int)reason, user, in, len);
 	default:
 		return http_callback(wsi, (int)reason, user, in, len);
@@ -68,10 +70,16 @@ static struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }   /* lws 4.1 has no LWS_PROTOCOL_LIST_TERM */
 };
 
-/* idle WebSockets are pinged after 30 s and dropped 30 s later */
+/* no lws validity timers: lws 4.1 keeps each connection's timer in one
+ * sorted list that an insert walks from its head, and a new 30 s timer
+ * goes last, so every WebSocket connect (and every idle ping) walked every
+ * open connection: with 10,000 connecting at once, half of the service
+ * thread's time. The core pings idle WebSockets itself from its
+ * once-a-second walk (hub_tick): after 30 s without a word from the peer,
+ * and drops them 30 s later, as this policy did. */
 static const lws_retry_bo_t idle_policy = {
-	.secs_since_valid_ping = 30,
-	.secs_since_valid_hangup = 60,
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
 };
 
 /* lws threads: route lws's own log lines through gw_log */
@@ -130,6 +138,23 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* the soft descriptor limit set (within the hard one) to --max-connections
+ * and some room for files, the broker and HTTP. lws sizes its tables from
+ * it, and Debian's lws 4.1 (built with _DEBUG) scans its whole descriptor
+ * table at every close (sanity_assert_no_sockfd_traces): a container's
+ * limit of a million would make each close walk 8 MB. */
+static void fit_fd_limit(rlim_t want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		GW_WARN("%s: cannot set the descriptor limit to %lu", __func__,
+			(unsigned long)rl.rlim_cur);
+}
+
 int server_start(struct hub *hub)
 {
 	const struct gw_config *cfg = hub_cfg(hub);
@@ -173,7 +198,13 @@ int server_start(struct hub *hub)
 		       LWS_SERVER_OPTION_DISABLE_IPV6 * (info.iface && !strchr(info.iface, ':'));
 	info.timeout_secs = 10;
 	info.retry_and_idle_policy = &idle_policy;
-	info.fd_limit_per_thread = (unsigned)(cfg->max_connections + 256);
+	/* no fd_limit_per_thread: lws 4.1 finds a connection from its
+	 * descriptor by indexing a table when its limit is the process's
+	 * (ulimit -n), but by scanning the whole table when a lower limit is
+	 * given (wsi_from_fd, lib/plat/unix/unix-fds.c), on every event: with
+	 * 10,000 connections a third of the service thread went there */
+	info.fd_limit_per_thread = 0;
+	fit_fd_limit((rlim_t)cfg->max_connections + 256);
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;

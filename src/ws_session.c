@@ -658,6 +658,7 @@ static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t 
 	size_t max = (size_t)hub_cfg(p->s.hub)->max_frame;
 	int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
 
+	hub_heard(&p->s);
 	if (p->s.close_code)
 		return 0;
 	if (lws_is_first_fragment(wsi) && !p->rxlen)
@@ -711,6 +712,10 @@ int ws_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)
 		return p->s.hub ? on_receive(p, wsi, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return p->s.hub ? hub_writeable(&p->s) : -1;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (p && p->s.hub)
+			hub_heard(&p->s);
+		return 0;
 	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		/* lws sends (or answers) a close frame next: data must not follow */
