@@ -473,8 +473,15 @@ int hub_writeable(struct gw_session *s)
 			lws_callback_on_writable(s->wsi);
 		return 0;
 	}
-	if (!s->qlen)
+	if (!s->qlen) {
+		/* asked to refill (a replay page that its filter emptied) */
+		if (s->on_drain && !s->close_code) {
+			s->on_drain(s);
+			if (s->qlen)
+				lws_callback_on_writable(s->wsi);
+		}
 		return 0;
+	}
 	b = s->q[s->qhead];
 	n = lws_write(s->wsi, gw_buf_data(b), b->len, LWS_WRITE_TEXT);
 	s->qhead = (s->qhead + 1) % s->qcap;

@@ -421,6 +421,10 @@ static void replay_page(struct ws_pss *p, struct reg_sub *sub)
 	sub->last_seq = r.next - 1;
 	if (n < REPLAY_PAGE)
 		sub->replaying = 0;   /* caught up with the store: live from here */
+	else if (!p->s.qlen)
+		/* its filter kept nothing of this page: the queue will not drain
+		 * by itself, so ask for a turn to read the next one */
+		lws_callback_on_writable(p->s.wsi);
 }
 
 /* the core's on_drain: the session's queue is empty; one more page */

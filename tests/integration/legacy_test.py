@@ -7,7 +7,6 @@ from loopback (no token configured), frames are read with a real WebSocket
 client.
 """
 import asyncio
-import time
 
 from harness import CheckedGateway as Gateway
 from harness import Runner, expect_silence, recv_json, records, status, validation
@@ -282,14 +281,12 @@ def a_flood_of_frames_from_one_publisher_is_bounded():
             assert code == 1013, code
         finally:
             ws.close()
-        # the 64 in flight commit after the close (the writer owes no
-        # answer to the socket): wait for them rather than race them
-        deadline = time.time() + 10
-        while True:
-            st, body = gw.http("GET", "/api/v1/submissions/flood")
-            if st == 200 and body["seq"] >= 64 or time.time() > deadline:
-                break
-            time.sleep(0.05)
+        # what got in before the refusal is committed (the writer may still
+        # be at it when the socket closes)
+        from harness import wait_for
+        wait_for(lambda: (gw.http("GET", "/api/v1/submissions/flood")[1].get("seq") or 0) >= 64,
+                 "the accepted publishes committed", timeout=30, gw=gw)
+        st, body = gw.http("GET", "/api/v1/submissions/flood")
         assert st == 200 and 64 <= body["seq"] < n, (st, body)
         ok(gw, status("flood", "Ready", "still served"))
         assert "in flight; closing it with 1013" in gw.logs()

@@ -348,6 +348,33 @@ def test_history_pruned_during_a_paged_replay_gives_a_snapshot():
 
 
 @run.test
+async def test_a_filtered_replay_goes_on_past_pages_it_keeps_nothing_of():
+    """A replay with a filter that drops every event of several pages still
+    reaches the events it keeps (a page that queues nothing must not stall
+    the replay)."""
+    with Gateway("--history", "5000") as gw:
+        key = "filtered"
+        gw.publish(status(key, "Loaded", "first"))
+        for i in range(1000):
+            gw.publish({"type": "notification", "submission": key, "notification": "n%d" % i})
+        st, body = gw.publish(status(key, "Ready", "last"))
+        assert st == 200 and body["seq"] == 1002, body
+        async with gw.ws("/ws") as ws:
+            await ws.send(json.dumps({"op": "subscribe", "id": 1, "submission": key,
+                                      "since": {"epoch": body["epoch"], "seq": 1},
+                                      "filter": {"kinds": ["status"]}}))
+            ack = await recv_json(ws, 10)
+            assert ack["op"] == "ack" and ack["seq"] == 1002, ack
+            m = await recv_json(ws, 10)
+            assert m["op"] == "event" and m["seq"] == 1002 and m["status"] == "Ready", m
+            # then live, still filtered
+            gw.publish({"type": "notification", "submission": key, "notification": "x"})
+            gw.publish(status(key, "Completed"))
+            m = await recv_json(ws, 10)
+            assert m["op"] == "event" and m["seq"] == 1004 and m["status"] == "Completed", m
+
+
+@run.test
 async def test_a_history_of_many_pages_is_replayed_whole():
     """--history beyond one page (256 events): the replay goes on page after
     page, gap-free, while live events keep coming, then goes live."""
