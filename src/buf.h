@@ -19,6 +19,9 @@
 
 struct gw_buf {
 	unsigned refs;
+	unsigned char hdr;       /* service thread: bytes of the WebSocket frame
+				  * header built right before the payload (the
+				  * same for every receiver); 0: not built yet */
 	size_t len;              /* payload bytes, not counting GW_PRE or NUL */
 	unsigned char mem[];     /* GW_PRE spare bytes, payload, NUL */
 };

@@ -21,9 +21,12 @@
  */
 #include "hub.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "bridge.h"
@@ -66,6 +69,10 @@ struct hub {
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
 	int64_t now;                 /* unix seconds, set by hub_tick */
+	/* sessions with frames queued in this loop turn, written by hub_flush
+	 * before the loop sleeps (each session's dirty is 1 + its index) */
+	struct gw_session **dirty;
+	unsigned ndirty, capdirty;
 	/* committed jobs not yet fanned out, in commit order (linked by next) */
 	struct gw_job *pending, **pending_tail;
 };
@@ -107,6 +114,7 @@ void hub_free(struct hub *h)
 		finish_job(NULL, j);
 	}
 	registry_free(h->reg);
+	free(h->dirty);
 	free(h);
 }
 
@@ -164,6 +172,11 @@ void hub_tick(struct hub *h)
 		if (s->deadline && s->deadline <= now && s->on_deadline) {
 			s->deadline = 0;
 			s->on_deadline(s);
+		}
+		if (!s->qlen && s->q) {   /* idle: no ring until the next frame */
+			free(s->q);
+			s->q = NULL;
+			s->qcap = s->qhead = 0;
 		}
 		if (s->close_code || s->output_closed)
 			continue;     /* closing: lws's close timeouts bound it */
@@ -269,6 +282,10 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	s->wsi = wsi;
 	s->mux = mux;
 	s->heard = h->now;
+	/* our own sendmsg only where the bytes on the socket are the frames
+	 * themselves: not under TLS, not inside an h2 stream; server.c offers
+	 * no extension (permessage-deflate would transform the payload) */
+	s->direct = !h->cfg->tls_cert && lws_get_network_wsi(wsi) == wsi;
 	s->ip = "?";
 	if (iplimit_add(&h->ips, ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
@@ -294,6 +311,41 @@ static void queue_clear(struct gw_session *s)
 	}
 }
 
+/* s has frames for hub_flush to write before the loop sleeps */
+static void mark_dirty(struct gw_session *s)
+{
+	struct hub *h = s->hub;
+
+	if (s->dirty)
+		return;
+	if (h->ndirty == h->capdirty) {
+		unsigned ncap = h->capdirty ? h->capdirty * 2 : 256;
+		struct gw_session **nd = realloc(h->dirty, ncap * sizeof(*nd));
+
+		if (!nd) {   /* out of memory: the slower way still works */
+			lws_callback_on_writable(s->wsi);
+			return;
+		}
+		h->dirty = nd;
+		h->capdirty = ncap;
+	}
+	h->dirty[h->ndirty++] = s;
+	s->dirty = h->ndirty;
+}
+
+static void undirty(struct gw_session *s)
+{
+	struct hub *h = s->hub;
+	struct gw_session *last;
+
+	if (!s->dirty)
+		return;
+	last = h->dirty[--h->ndirty];
+	h->dirty[s->dirty - 1] = last;
+	last->dirty = s->dirty;
+	s->dirty = 0;
+}
+
 void hub_session_close(struct gw_session *s)
 {
 	struct hub *h = s->hub;
@@ -302,6 +354,7 @@ void hub_session_close(struct gw_session *s)
 		return;   /* never opened */
 	registry_leave_all(h->reg, &s->subs);
 	queue_clear(s);
+	undirty(s);
 	free(s->q);
 	s->q = NULL;
 	if (s->prev)
@@ -400,8 +453,12 @@ static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 		s->qhead = 0;
 	}
 	s->q[(s->qhead + s->qlen) % s->qcap] = gw_buf_ref(b);
-	if (!s->qlen)
-		lws_callback_on_writable(s->wsi);
+	if (!s->qlen) {
+		if (s->direct)
+			mark_dirty(s);     /* written before the loop sleeps */
+		else
+			lws_callback_on_writable(s->wsi);
+	}
 	s->qlen++;
 	s->qbytes += b->len;
 	return 0;
@@ -450,6 +507,164 @@ void hub_send_str(struct gw_session *s, char *json)
 	gw_buf_unref(b);
 }
 
+/* frames leave s's queue once written: counted, the replay grace used up,
+ * and a client whose replies piled up is read again */
+static void written(struct gw_session *s, unsigned frames)
+{
+	GW_ADD(frames_out, frames);
+	s->qgrace = s->qgrace > frames ? s->qgrace - frames : 0;
+	if (s->rx_paused && s->qlen <= (unsigned)s->hub->cfg->send_queue / 2) {
+		s->rx_paused = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
+}
+
+/* the oldest queued frame, which the caller now holds */
+static struct gw_buf *queue_pop(struct gw_session *s)
+{
+	struct gw_buf *b = s->q[s->qhead];
+
+	s->qhead = (s->qhead + 1) % s->qcap;
+	s->qlen--;
+	s->qbytes -= b->len;
+	return b;
+}
+
+/* the WebSocket header of a server text frame carrying b (FIN, no mask: the
+ * same bytes for every receiver), built once per buffer in the spare bytes
+ * right before its payload, so that header and payload are one piece; its
+ * length. lws_write (TLS sessions) writes the same bytes there. */
+static unsigned frame_header(struct gw_buf *b)
+{
+	unsigned char *p = gw_buf_data(b);
+	uint64_t len = b->len;
+
+	if (b->hdr)
+		return b->hdr;
+	if (len < 126) {
+		p[-2] = 0x81;
+		p[-1] = (unsigned char)len;
+		b->hdr = 2;
+	} else if (len < 65536) {
+		p[-4] = 0x81;
+		p[-3] = 126;
+		p[-2] = (unsigned char)(len >> 8);
+		p[-1] = (unsigned char)len;
+		b->hdr = 4;
+	} else {
+		p[-10] = 0x81;
+		p[-9] = 127;
+		for (int i = 0; i < 8; i++)
+			p[-8 + i] = (unsigned char)(len >> (56 - 8 * i));
+		b->hdr = 10;
+	}
+	return b->hdr;
+}
+
+#define FLUSH_FRAMES 64      /* frames per sendmsg at most */
+
+/*
+ * Writes s's queued frames with one sendmsg (of up to FLUSH_FRAMES whole
+ * frames, header and payload each one piece), again while the socket takes
+ * everything. A frame the socket took only part of is handed, for its
+ * rest, to lws as raw bytes (lws_write LWS_WRITE_HTTP: sent, or kept in
+ * lws's own buffer, which lws writes before anything else on the
+ * connection, a pong or the next WRITEABLE), so the frames on the wire are
+ * always whole and in order. When the socket is full the rest waits for
+ * WRITEABLE. Only while lws has nothing buffered of its own
+ * (lws_partial_buffered), and never after a close frame: the callers check
+ * output_closed. 0, or -1 when the connection failed.
+ */
+static int flush_direct(struct gw_session *s)
+{
+	int fd = lws_get_socket_fd(s->wsi);
+
+	while (s->qlen) {
+		struct iovec iov[FLUSH_FRAMES];
+		struct msghdr mh;
+		unsigned n, done = 0;
+		ssize_t w;
+
+		if (lws_partial_buffered(s->wsi)) {
+			lws_callback_on_writable(s->wsi);   /* lws flushes its part first */
+			return 0;
+		}
+		for (n = 0; n < s->qlen && n < FLUSH_FRAMES; n++) {
+			struct gw_buf *b = s->q[(s->qhead + n) % s->qcap];
+			unsigned h = frame_header(b);
+
+			iov[n].iov_base = gw_buf_data(b) - h;
+			iov[n].iov_len = h + b->len;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = n;
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				lws_callback_on_writable(s->wsi);
+				return 0;
+			}
+			return -1;
+		}
+		while (done < n) {
+			size_t len = iov[done].iov_len;
+			struct gw_buf *b;
+
+			if ((size_t)w < len && !w)
+				break;
+			b = queue_pop(s);
+			done++;
+			if ((size_t)w < len) {   /* cut short: lws sends the rest */
+				int r = lws_write(s->wsi, (unsigned char *)iov[done - 1].iov_base + w,
+						  len - (size_t)w, LWS_WRITE_HTTP);
+				gw_buf_unref(b);
+				if (r < 0)
+					return -1;
+				w = 0;
+				break;
+			}
+			w -= (ssize_t)len;
+			gw_buf_unref(b);
+		}
+		written(s, done);
+		if (done < n) {          /* the socket is full: WRITEABLE goes on */
+			lws_callback_on_writable(s->wsi);
+			return 0;
+		}
+	}
+	/* the close frame, or a replay's next page, need a WRITEABLE turn */
+	if (s->close_code || s->on_drain)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+/* our own write failed: lws closes the connection on its next turn (the
+ * CLOSED callback then unlinks s); nothing more is queued meanwhile */
+static void broken(struct gw_session *s)
+{
+	s->output_closed = 1;
+	queue_clear(s);
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
+void hub_flush(struct hub *h)
+{
+	/* flush_direct calls back into nothing that queues frames, so the
+	 * list only shrinks here */
+	while (h->ndirty) {
+		struct gw_session *s = h->dirty[--h->ndirty];
+
+		s->dirty = 0;
+		if (s->output_closed || !s->qlen)
+			continue;
+		if (flush_direct(s))
+			broken(s);
+	}
+}
+
 int hub_writeable(struct gw_session *s)
 {
 	struct gw_buf *b;
@@ -474,29 +689,25 @@ int hub_writeable(struct gw_session *s)
 		return 0;
 	}
 	if (!s->qlen) {
-		/* asked to refill (a replay page that its filter emptied) */
+		/* asked to refill (a replay's next page) */
 		if (s->on_drain && !s->close_code) {
 			s->on_drain(s);
-			if (s->qlen)
+			if (s->qlen && !s->direct)
 				lws_callback_on_writable(s->wsi);
 		}
 		return 0;
 	}
-	b = s->q[s->qhead];
+	if (s->direct) {
+		undirty(s);      /* written now */
+		return flush_direct(s);
+	}
+	/* TLS: one lws_write per WRITEABLE */
+	b = queue_pop(s);
 	n = lws_write(s->wsi, gw_buf_data(b), b->len, LWS_WRITE_TEXT);
-	s->qhead = (s->qhead + 1) % s->qcap;
-	s->qlen--;
-	s->qbytes -= b->len;
 	gw_buf_unref(b);
 	if (n < 0)
 		return -1;
-	GW_INC(frames_out);
-	if (s->qgrace)
-		s->qgrace--;
-	if (s->rx_paused && s->qlen <= (unsigned)s->hub->cfg->send_queue / 2) {
-		s->rx_paused = 0;
-		lws_rx_flow_control(s->wsi, 1);
-	}
+	written(s, 1);
 	if (!s->qlen && s->on_drain && !s->close_code)
 		s->on_drain(s);
 	if (s->qlen || s->close_code)

@@ -52,8 +52,12 @@ struct gw_session {
 	size_t qbytes;           /* payload bytes queued */
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
+	unsigned dirty;          /* 1 + its index in the core's list of sessions
+				  * with frames to write before the loop sleeps; 0: none */
 	int close_code;          /* non-zero: close once WRITEABLE */
 	const char *close_reason;/* a string constant (hub_close_soon) */
+	unsigned char direct;    /* frames go to the socket with our own sendmsg
+				  * (plain TCP, no extension, not inside h2) */
 	unsigned char output_closed; /* a close frame went out or came in: no more data */
 	unsigned char rx_paused; /* we stopped reading its commands until its queue drains */
 	unsigned char ping_due;  /* an idle ping goes out at the next WRITEABLE */
@@ -156,8 +160,13 @@ void hub_send_str(struct gw_session *s, char *json);
 /* closes s with code once its queue is written (5 s at most); reason is a
  * string constant (it is kept, not copied) */
 void hub_close_soon(struct gw_session *s, int code, const char *reason);
-/* WRITEABLE: writes the oldest queued frame; -1 to close the connection */
+/* WRITEABLE: writes what is queued (at least the oldest frame); -1 to close
+ * the connection */
 int hub_writeable(struct gw_session *s);
+/* before the event loop waits (libev prepare): writes the frames queued in
+ * this loop turn, every session's in one sendmsg, without asking lws for
+ * WRITEABLE (and so without an epoll_ctl) unless the socket is full */
+void hub_flush(struct hub *h);
 /* lws is closing the connection itself (it sent a close frame for a
  * protocol error, or answers the peer's close): nothing more may be written
  * after that frame (RFC 6455 5.5.1), so the queue is dropped and s leaves

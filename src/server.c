@@ -107,6 +107,7 @@ static struct {
 	ev_signal sigint, sigterm;
 	ev_timer deadline;
 	ev_timer tick;           /* once a second: hub_tick */
+	ev_prepare flush;        /* before each wait: hub_flush */
 	struct hub *hub;
 	volatile sig_atomic_t *stop;
 } g_ev;
@@ -120,6 +121,17 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	hub_tick(g_ev.hub);
+}
+
+/* libev runs prepare watchers right before it waits for events: the
+ * frames queued during this loop turn go out there, each session's in one
+ * sendmsg (Redis writes its clients' replies in beforeSleep the same way) */
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	hub_flush(g_ev.hub);
 }
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -225,6 +237,8 @@ int server_start(struct hub *hub)
 	g_ev.hub = hub;
 	ev_timer_init(&g_ev.tick, on_tick, 1., 1.);
 	ev_timer_start(g_ev.loop, &g_ev.tick);
+	ev_prepare_init(&g_ev.flush, on_prepare);
+	ev_prepare_start(g_ev.loop, &g_ev.flush);
 	GW_INFO("%s: serving http%s and ws%s on %s", __func__,
 		cfg->tls_cert ? "s" : "", cfg->tls_cert ? "s" : "", cfg->listen);
 	return 0;
@@ -266,6 +280,7 @@ void server_stop(void)
 	ev_signal_stop(g_ev.loop, &g_ev.sigint);
 	ev_signal_stop(g_ev.loop, &g_ev.sigterm);
 	ev_timer_stop(g_ev.loop, &g_ev.tick);
+	ev_prepare_stop(g_ev.loop, &g_ev.flush);
 	ev_loop_destroy(g_ev.loop);
 	g_ev.loop = NULL;
 }

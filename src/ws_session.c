@@ -437,6 +437,7 @@ static void replay_more(struct gw_session *s)
 			replay_page(p, sub);
 			return;
 		}
+	s->on_drain = NULL;   /* no replay left: an empty queue needs no turn */
 }
 
 static int parse_filter(json_t *f, uint32_t *mask, char *reason, size_t len)
