@@ -26,7 +26,24 @@
  * tool, not a browser); frames from the server must be unmasked, frames we
  * send (subscribe, pong) are masked.
  *
+ * --channels K spreads the receivers over K channels (receiver i watches
+ * channel i % K, named bench<c>; "%s" in --sub-path / --pub-path is replaced
+ * by the name) and event j goes to channel j % K, so each event reaches N/K
+ * receivers (scenario A: 10,000 receivers on 1,000 submissions).
+ * --stomp makes the receivers STOMP 1.2 clients over WebSocket (RabbitMQ's
+ * Web-STOMP plugin): CONNECT, then SUBSCRIBE to /topic/<channel>.
+ * --amqp HOST:PORT publishes through RabbitMQ instead of HTTP (rabbitmq-c,
+ * built with -DWSLOAD_AMQP): persistent messages to --amqp-exchange with
+ * routing key --amqp-key (with "%s" for the channel), the body being the
+ * statusgate publish (which Web-STOMP delivers as the MESSAGE body).
+ * --rates R1,R2,... --step-s S publishes at each fixed rate for S seconds
+ * in turn and reports the latency percentiles of each step (scenario D).
+ *
+ * conns: memory per idle connection and handshakes/s (scenario C), see
+ * conns_run.
+ *
  * Build: gcc -O2 -Wall -Wextra -o wsload bench/wsload.c -lpthread
+ *        (add -DWSLOAD_AMQP ... -lrabbitmq for --amqp)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,7 +64,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef WSLOAD_AMQP
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#endif
+
 #define RBUF (1u << 20)
+#define MAXSTEPS 16
 #define MAXPUB 64
 #define PUB0 (opt.receivers + opt.idle)   /* conns[] index of publisher 0 */
 
@@ -85,9 +108,18 @@ static struct {
 	double idle_timeout;      /* s without progress before giving up */
 	int rounds;               /* conns: rounds of opening and closing all */
 	int inflight;             /* handshakes in flight at most (0: all at once) */
+	int channels;             /* receivers spread over this many channels */
+	int stomp;                /* receivers are STOMP-over-WebSocket clients */
+	const char *amqp;         /* HOST:PORT: publish through RabbitMQ */
+	const char *amqp_exchange, *amqp_key;
+	double rates[MAXSTEPS];   /* --rates: fixed-rate steps */
+	int nsteps;
+	double step_s;
+	int pin_writer, pin_reader;   /* floor: CPUs of its threads (-1: any) */
 } opt = {
 	"127.0.0.1", 0, "/ws/submissions/bench/", "/api/v1/publish", 0, 0,
-	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15, 3, 200,
+	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15, 3, 200, 1, 0, NULL,
+	"statusgate", "submission.%s.notification", { 0 }, 0, 5, -1, -1,
 };
 
 static void parse_opts(int argc, char **argv)
@@ -97,6 +129,7 @@ static void parse_opts(int argc, char **argv)
 
 		if (!strcmp(k, "--nchan")) { opt.nchan = 1; continue; }
 		if (!strcmp(k, "--mux")) { opt.mux = 1; continue; }
+		if (!strcmp(k, "--stomp")) { opt.stomp = 1; continue; }
 		if (!v)
 			die("%s needs a value", k);
 		i++;
@@ -117,6 +150,22 @@ static void parse_opts(int argc, char **argv)
 		else if (!strcmp(k, "--idle-timeout")) opt.idle_timeout = atof(v);
 		else if (!strcmp(k, "--rounds")) opt.rounds = atoi(v);
 		else if (!strcmp(k, "--inflight")) opt.inflight = atoi(v);
+		else if (!strcmp(k, "--channels")) opt.channels = atoi(v);
+		else if (!strcmp(k, "--amqp")) opt.amqp = v;
+		else if (!strcmp(k, "--amqp-exchange")) opt.amqp_exchange = v;
+		else if (!strcmp(k, "--amqp-key")) opt.amqp_key = v;
+		else if (!strcmp(k, "--step-s")) opt.step_s = atof(v);
+		else if (!strcmp(k, "--pin")) {
+			if (sscanf(v, "%d,%d", &opt.pin_writer, &opt.pin_reader) != 2)
+				die("--pin %s: WRITER_CPU,READER_CPU", v);
+		}
+		else if (!strcmp(k, "--rates")) {
+			char *dup = strdup(v), *save = NULL;
+			for (char *r = strtok_r(dup, ",", &save); r && opt.nsteps < MAXSTEPS;
+			     r = strtok_r(NULL, ",", &save))
+				opt.rates[opt.nsteps++] = atof(r);
+			free(dup);
+		}
 		else die("unknown option %s", k);
 	}
 	if (opt.receivers < 1 || opt.events < 1 || opt.size < 40 ||
@@ -124,6 +173,12 @@ static void parse_opts(int argc, char **argv)
 		die("%s", "bad option values");
 	if (opt.idle && !opt.idle_path)
 		die("%s", "--idle needs --idle-path");
+	if (opt.channels < 1 || opt.receivers % opt.channels)
+		die("%s", "--channels must divide --receivers");
+#ifndef WSLOAD_AMQP
+	if (opt.amqp)
+		die("%s", "--amqp: this wsload was built without -DWSLOAD_AMQP");
+#endif
 }
 
 /* ---- server process statistics ---- */
@@ -308,19 +363,63 @@ static void conn_dead(struct conn *c, const char *why)
 	close(c->fd);
 }
 
+/* the name of channel c: "bench" alone, or bench0 ... bench<K-1> */
+static const char *chan_name(int c)
+{
+	static char name[32];
+
+	if (opt.channels == 1)
+		return "bench";
+	snprintf(name, sizeof(name), "bench%d", c);
+	return name;
+}
+
+/* a path with "%s" (if any) replaced by channel c's name */
+static const char *chan_path(const char *fmt, int c)
+{
+	static char path[256];
+	const char *p = strstr(fmt, "%s");
+
+	if (!p)
+		return fmt;
+	snprintf(path, sizeof(path), "%.*s%s%s", (int)(p - fmt), fmt, chan_name(c), p + 2);
+	return path;
+}
+
 static void send_upgrade(struct conn *c, int idx)
 {
 	char req[512];
 	int n = snprintf(req, sizeof(req),
 		"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-		"Sec-WebSocket-Version: 13\r\n\r\n",
-		idx >= opt.receivers ? opt.idle_path : opt.sub_path, opt.host, opt.port, key_hdr);
+		"Sec-WebSocket-Version: 13\r\n%s\r\n",
+		idx >= opt.receivers ? opt.idle_path : chan_path(opt.sub_path, idx % opt.channels),
+		opt.host, opt.port, key_hdr,
+		opt.stomp ? "Sec-WebSocket-Protocol: v12.stomp\r\n" : "");
 
 	if (write_all(c->fd, req, (size_t)n))
 		conn_dead(c, "cannot send the upgrade");
 	c->state = C_UPGRADING;
 	ep_mod(c->fd, EPOLLIN, idx);
+}
+
+/* --rates: the steps' first event indexes and their latencies */
+static int64_t step_first[MAXSTEPS + 1];
+static struct { uint32_t *v; size_t n, cap; } step_lat[MAXSTEPS];
+
+static void step_lat_add(long long idx, uint32_t us)
+{
+	int k = 0;
+
+	while (k + 1 < opt.nsteps && idx >= step_first[k + 1])
+		k++;
+	if (step_lat[k].n == step_lat[k].cap) {
+		step_lat[k].cap = step_lat[k].cap ? step_lat[k].cap * 2 : 4096;
+		step_lat[k].v = realloc(step_lat[k].v, step_lat[k].cap * sizeof(uint32_t));
+		if (!step_lat[k].v)
+			die("%s", "out of memory");
+	}
+	step_lat[k].v[step_lat[k].n++] = us;
 }
 
 /* "BENCH <idx> <pub> <ts>" somewhere in a text message */
@@ -339,6 +438,10 @@ static void on_message(struct conn *c, const unsigned char *p, size_t len, uint6
 	if (sscanf((const char *)m + 6, "%lld %d %lld", &idx, &pub, &ts) != 3 ||
 	    pub < -1 || pub >= opt.publishers || idx >= opt.events) {
 		bad_frames++;
+		return;
+	}
+	if (idx >= 0 && (c - conns) % opt.channels != idx % opt.channels) {
+		bad_frames++;   /* another channel's event */
 		return;
 	}
 	if (idx < 0) {            /* warm-up */
@@ -363,6 +466,8 @@ static void on_message(struct conn *c, const unsigned char *p, size_t len, uint6
 			die("%s", "out of memory");
 	}
 	lat[nlat++] = t_rx > (uint64_t)ts ? (uint32_t)(t_rx - (uint64_t)ts) : 0;
+	if (opt.nsteps)
+		step_lat_add(idx, lat[nlat - 1]);
 }
 
 /* parses the WebSocket frames in buf; returns bytes consumed, -1 on error */
@@ -397,6 +502,10 @@ static long parse_frames(struct conn *c, unsigned char *buf, size_t len, uint64_
 			break;
 		unsigned char *p = f + h;
 		if (op == 8) {
+			if (dead_count < 3)
+				fprintf(stderr, "wsload: close frame from the server: %d %.*s\n",
+					plen >= 2 ? p[0] << 8 | p[1] : 0, plen > 2 ? (int)plen - 2 : 0,
+					(const char *)p + 2);
 			return -1;    /* close */
 		} else if (op == 9) {
 			ws_send(c->fd, 0xA, (const char *)p, plen);
@@ -456,8 +565,19 @@ static void conn_read(struct conn *c, int idx)
 		c->state = C_OPEN;
 		open_count++;
 		if (opt.mux) {
-			static const char sub[] = "{\"op\":\"subscribe\",\"id\":1,\"submission\":\"bench\"}";
-			ws_send(c->fd, 1, sub, sizeof(sub) - 1);
+			char sub[128];
+			int sl = snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":1,\"submission\":\"%s\"}",
+					  chan_name((int)(c - conns) % opt.channels));
+			ws_send(c->fd, 1, sub, (size_t)sl);
+		}
+		if (opt.stomp && c - conns < opt.receivers) {
+			static const char conn[] = "CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\n"
+				"passcode:guest\nheart-beat:0,0\n\n";
+			char sub[160];
+			int sl = snprintf(sub, sizeof(sub), "SUBSCRIBE\nid:0\ndestination:/topic/%s\n"
+					  "ack:auto\n\n", chan_name((int)(c - conns) % opt.channels));
+			ws_send(c->fd, 1, conn, sizeof(conn));          /* with its NUL */
+			ws_send(c->fd, 1, sub, (size_t)sl + 1);
 		}
 		size_t hl = (size_t)(end + 4 - buf);
 		memmove(buf, buf + hl, have - hl);
@@ -507,7 +627,39 @@ static void pub_connect(int k)
 	ep_add(pubs[k].fd, EPOLLIN, PUB0 + k);
 }
 
-static void pub_send(int k, int64_t idx)
+#ifdef WSLOAD_AMQP
+static amqp_connection_state_t aconn;
+
+static void amqp_die(amqp_rpc_reply_t r, const char *what)
+{
+	if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		die("AMQP %s failed", what);
+}
+
+/* one connection and channel to the broker at --amqp HOST:PORT */
+static void amqp_open(void)
+{
+	char host[128];
+	const char *colon = strrchr(opt.amqp, ':');
+	amqp_socket_t *sk;
+
+	if (!colon || (size_t)(colon - opt.amqp) >= sizeof(host))
+		die("--amqp %s: HOST:PORT", opt.amqp);
+	memcpy(host, opt.amqp, (size_t)(colon - opt.amqp));
+	host[colon - opt.amqp] = '\0';
+	aconn = amqp_new_connection();
+	sk = amqp_tcp_socket_new(aconn);
+	if (!sk || amqp_socket_open(sk, host, atoi(colon + 1)))
+		die("cannot connect to the broker at %s", opt.amqp);
+	amqp_die(amqp_login(aconn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest"),
+		 "login");
+	amqp_channel_open(aconn, 1);
+	amqp_die(amqp_get_rpc_reply(aconn), "channel.open");
+}
+#endif
+
+/* event idx (-1: a warm-up) for channel chan, from publisher k */
+static void pub_send(int k, int64_t idx, int chan)
 {
 	char note[65536], body[70000], req[71000];
 	int nl, bl, rl;
@@ -522,11 +674,36 @@ static void pub_send(int k, int64_t idx)
 		bl = snprintf(body, sizeof(body), "{\"message\": null, \"notification_message\": \"%s\", "
 			      "\"validation_message\": \"\"}", note);
 	else
-		bl = snprintf(body, sizeof(body), "{\"type\":\"notification\",\"submission\":\"bench\","
-			      "\"notification\":\"%s\"}", note);
+		bl = snprintf(body, sizeof(body), "{\"type\":\"notification\",\"submission\":\"%s\","
+			      "\"notification\":\"%s\"}", chan_name(chan), note);
+#ifdef WSLOAD_AMQP
+	if (opt.amqp) {
+		amqp_basic_properties_t props;
+		char key[128];
+		const char *pct = strstr(opt.amqp_key, "%s");
+
+		if (pct)
+			snprintf(key, sizeof(key), "%.*s%s%s", (int)(pct - opt.amqp_key), opt.amqp_key,
+				 chan_name(chan), pct + 2);
+		else
+			snprintf(key, sizeof(key), "%s", opt.amqp_key);
+		memset(&props, 0, sizeof(props));
+		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+		props.content_type = amqp_cstring_bytes("application/json");
+		props.delivery_mode = 2;
+		if (amqp_basic_publish(aconn, 1, amqp_cstring_bytes(opt.amqp_exchange),
+				       amqp_cstring_bytes(key), 0, 0, &props,
+				       (amqp_bytes_t){ (size_t)bl, body }))
+			die("%s", "AMQP publish failed");
+		pubs[k].sent++;
+		if (!t_first_pub && idx >= 0)
+			t_first_pub = ts;
+		return;
+	}
+#endif
 	rl = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		      opt.pub_path, opt.host, opt.port, bl, body);
+		      chan_path(opt.pub_path, chan), opt.host, opt.port, bl, body);
 	if (write_all(pubs[k].fd, req, (size_t)rl))
 		die("%s", "publisher: write failed");
 	pubs[k].busy = 1;
@@ -647,6 +824,18 @@ static int run(void)
 	double hz = (double)sysconf(_SC_CLK_TCK);
 	struct rlimit rl;
 
+	int per_event = N / opt.channels;   /* receivers of one event */
+
+	if (opt.nsteps) {   /* fixed-rate steps: the events are theirs */
+		int64_t total = 0;
+		for (int k = 0; k < opt.nsteps; k++) {
+			step_first[k] = total;
+			total += (int64_t)(opt.rates[k] * opt.step_s + 0.5);
+		}
+		step_first[opt.nsteps] = total;
+		opt.events = (int)total;
+		opt.window = 0;
+	}
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if ((rlim_t)(PUB0 + opt.publishers + 64) > rl.rlim_cur)
 		die("%s", "too few file descriptors: raise ulimit -n");
@@ -677,28 +866,38 @@ static int run(void)
 			started++;
 		}
 		wait_events(100, &t);
-		if (t - t_conn0 > 60u * 1000000u)
-			die("%s", "receivers did not all connect within 60 s");
+		if (t - t_conn0 > 180u * 1000000u)
+			die("%s", "receivers did not all connect within 180 s");
 	}
 	if (dead_count)
 		die("%s", "some receivers could not connect");
 	double connect_s = (double)(now_us(CLOCK_MONOTONIC) - t_conn0) / 1e6;
 
 	/* publishers */
-	for (int k = 0; k < opt.publishers; k++) {
+#ifdef WSLOAD_AMQP
+	if (opt.amqp) {
+		amqp_open();
+		opt.publishers = 1;
+	}
+#endif
+	for (int k = 0; k < opt.publishers && !opt.amqp; k++) {
 		pub_connect(k);
 	}
 
-	/* warm-up: every receiver must have one message before we measure */
+	/* warm-up: every receiver must have one message before we measure;
+	 * one warm-up publish per channel, again after a second of silence */
 	t_warm = now_us(CLOCK_MONOTONIC);
 	uint64_t t_resend = 0;
+	int warm_next = opt.channels;
 	while (warm_count < N) {
 		wait_events(10, &t);
-		if (!pubs[0].busy && t - t_resend > 1000000u) {
-			pub_send(0, -1);
+		if (warm_next == opt.channels && t - t_resend > 1000000u)
+			warm_next = 0;
+		while (warm_next < opt.channels && !pubs[0].busy) {
+			pub_send(0, -1, warm_next++);
 			t_resend = t;
 		}
-		if (t - t_warm > 30u * 1000000u) {
+		if (t - t_warm > 120u * 1000000u) {
 			fprintf(stderr, "wsload: only %d of %d receivers got the warm-up message\n",
 				warm_count, N);
 			return 1;
@@ -717,12 +916,24 @@ static int run(void)
 		mcpu0 = proc_cpu(opt.server_pid, opt.server_pid);
 	}
 	uint64_t t0 = now_us(CLOCK_MONOTONIC), self0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
-	uint64_t want = (uint64_t)N * (uint64_t)opt.events;
+	uint64_t want = (uint64_t)per_event * (uint64_t)opt.events;
+	int step = 0;
+	uint64_t step_t0 = t0, t_step_done = 0;
 	t_last_progress = t0;
 	next_event = 0;
 	while (deliveries < want && !dead_count) {
 		/* publish what the window and the rate allow */
 		t = now_us(CLOCK_MONOTONIC);
+		if (opt.nsteps && step < opt.nsteps && next_event == step_first[step + 1]) {
+			/* a step is out: the next starts once it arrived (or 5 s on) */
+			if (!t_step_done)
+				t_step_done = t;
+			if (done_upto >= step_first[step + 1] || t - t_step_done > 5000000u) {
+				step++;
+				step_t0 = t;
+				t_step_done = 0;
+			}
+		}
 		for (int k = 0; k < opt.publishers && next_event < opt.events; k++) {
 			if (pubs[k].busy)
 				continue;
@@ -730,15 +941,29 @@ static int run(void)
 				break;
 			if (opt.rate > 0 && (double)(t - t0) < (double)next_event * 1e6 / opt.rate)
 				break;
-			pub_send(k, next_event++);
+			if (opt.nsteps && (step >= opt.nsteps || next_event >= step_first[step + 1] ||
+					   (double)(t - step_t0) < (double)(next_event - step_first[step]) *
+					   1e6 / opt.rates[step]))
+				break;
+			pub_send(k, next_event, (int)(next_event % opt.channels));
+			next_event++;
+			if (opt.amqp)
+				k--;     /* no answer to wait for: the same publisher goes on */
 		}
 		int to = 50;
 		if (opt.rate > 0 && next_event < opt.events) {
 			double due = (double)next_event * 1e6 / opt.rate - (double)(t - t0);
 			to = due <= 0 ? 0 : (int)(due / 1000);
 		}
+		if (opt.nsteps && step < opt.nsteps && next_event < step_first[step + 1]) {
+			double due = (double)(next_event - step_first[step]) * 1e6 / opt.rates[step] -
+				     (double)(t - step_t0);
+			to = due <= 0 ? 0 : (int)(due / 1000);
+		} else if (opt.nsteps) {
+			to = 1;
+		}
 		wait_events(to, &t);
-		while (done_upto < opt.events && recv_count[done_upto] >= N)
+		while (done_upto < opt.events && recv_count[done_upto] >= per_event)
 			done_upto++;
 		if (deliveries != last_deliveries) {
 			last_deliveries = deliveries;
@@ -760,9 +985,11 @@ static int run(void)
 
 	long long ooo = 0, missing = 0;
 	for (int i = 0; i < N; i++) {
+		/* events of receiver i's channel */
+		int mine = opt.events / opt.channels + (i % opt.channels < opt.events % opt.channels);
 		ooo += conns[i].ooo;
-		if (conns[i].got < opt.events)
-			missing += opt.events - conns[i].got;
+		if (conns[i].got < mine)
+			missing += mine - conns[i].got;
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u32);
 	double dur = (double)(t_last_rx - t_first_pub) / 1e6;
@@ -775,12 +1002,32 @@ static int run(void)
 	       "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
 	       "\"missing\":%lld,\"out_of_order\":%lld,\"receivers_lost\":%d,"
 	       "\"bad_frames\":%d,\"http_errors\":%d,\"connect_s\":%.2f,\"client_cpu_s\":%.2f",
-	       opt.label, opt.nchan ? "nchan" : "statusgate", N, opt.idle, opt.events, opt.size,
+	       opt.label, opt.stomp ? "web-stomp" : opt.nchan ? "nchan" : "statusgate", N, opt.idle,
+	       opt.events, opt.size,
 	       opt.publishers, opt.window, opt.rate, deliveries, dur,
 	       (double)deliveries / dur, (double)deliveries / dur / N,
 	       pct(0.5), pct(0.9), pct(0.99), nlat ? lat[nlat - 1] / 1000.0 : 0,
 	       missing, ooo, dead_count, bad_frames, http_errors, connect_s,
 	       (double)(self1 - self0) / 1e6);
+	printf(",\"channels\":%d,\"stomp\":%d,\"amqp\":%d,\"lat_ms_p999\":%.3f",
+	       opt.channels, opt.stomp, opt.amqp != NULL, pct(0.999));
+	if (opt.nsteps) {
+		printf(",\"steps\":[");
+		for (int k = 0; k < opt.nsteps; k++) {
+			uint32_t *v = step_lat[k].v;
+			size_t n = step_lat[k].n;
+			long long sent = step_first[k + 1] - step_first[k];
+#define SP(p) (n ? v[(size_t)((p) * (double)(n - 1) + 0.5)] / 1000.0 : 0)
+			if (n)
+				qsort(v, n, sizeof(*v), cmp_u32);
+			printf("%s{\"rate\":%.0f,\"events\":%lld,\"deliveries\":%zu,\"expected\":%lld,"
+			       "\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
+			       k ? "," : "", opt.rates[k], sent, n, sent * per_event,
+			       SP(0.5), SP(0.99), SP(0.999), n ? v[n - 1] / 1000.0 : 0);
+#undef SP
+		}
+		printf("]");
+	}
 	if (opt.server_pid && cpu0 >= 0 && cpu1 >= 0) {
 		double cpu_s = (double)(cpu1 - cpu0) / hz, mcpu_s = (double)(mcpu1 - mcpu0) / hz;
 		printf(",\"server_cpu_s\":%.2f,\"server_main_thread_cpu_s\":%.2f,"
@@ -925,9 +1172,22 @@ struct floor_reader {
 	uint64_t want;
 };
 
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 static void *floor_read(void *arg)
 {
 	struct floor_reader *r = arg;
+
+	pin_to(opt.pin_reader);
 	struct epoll_event ev[256];
 	int e = epoll_create1(0);
 	uint64_t got = 0;
@@ -1011,6 +1271,7 @@ static int floor_run(void)
 	r.n = N;
 	r.want = (uint64_t)N * (uint64_t)opt.events * flen;
 	pthread_create(&th, NULL, floor_read, &r);
+	pin_to(opt.pin_writer);
 
 	/* the writer: blocking writes, one frame per socket per event, as a
 	 * server that writes one frame per WRITEABLE does at best */
