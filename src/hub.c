@@ -679,10 +679,11 @@ int hub_writeable(struct gw_session *s)
 		return -1;
 	}
 	if (s->ping_due) {
-		unsigned char ping[LWS_PRE + 1];
+		/* with a payload: lws 4.1 hands an empty pong to nobody */
+		unsigned char ping[LWS_PRE + 2] = { [LWS_PRE] = 'g', [LWS_PRE + 1] = 'w' };
 
 		s->ping_due = 0;
-		if (lws_write(s->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		if (lws_write(s->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
 			return -1;
 		if (s->qlen)
 			lws_callback_on_writable(s->wsi);

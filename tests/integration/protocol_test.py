@@ -128,19 +128,29 @@ def late_legacy_joiners_get_the_latest_state_without_a_gap():
 def a_silent_peer_is_pinged_and_one_that_answers_stays():
     # the core pings a WebSocket that said nothing for 30 s (lws's own
     # validity timers are off: they cost a walk of every connection per
-    # connect); a pong counts as a word, and the connection stays open
+    # connect) and drops one still silent at 60 s; a pong alone counts as a
+    # word: that connection is pinged again instead
     with Gateway() as gw:
-        ws = RawWS(gw, "/ws", timeout=40)
-        quiet = RawWS(gw, "/ws", timeout=40)
+        ws = RawWS(gw, "/ws", timeout=80)
+        quiet = RawWS(gw, "/ws", timeout=80)
         try:
             t0 = time.time()
             f = ws.recv_frame(40)
             assert f is not None and f[0] == PING, f
             assert 28 <= time.time() - t0 <= 36, time.time() - t0
             ws.send_frame(PONG, f[1])
+            assert quiet.recv_frame(5)[0] == PING     # the other one, too
+            f = ws.recv_frame(40)                     # 30 s after the pong: again
+            assert f is not None and f[0] == PING, f
+            ws.send_frame(PONG, f[1])
             ws.send_frame(TEXT, b'{"op":"ping","id":9}')
             assert json.loads(ws.recv_frame()[1]) == {"op": "pong", "id": 9}
-            assert quiet.recv_frame(5)[0] == PING     # the other one, too
+            try:                                      # the silent one is gone
+                while quiet.recv_frame(10) is not None:
+                    pass
+                raise AssertionError("the silent connection was not dropped")
+            except EOFError:
+                pass
         finally:
             ws.close()
             quiet.close()
