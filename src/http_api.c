@@ -146,11 +146,15 @@ static int on_writeable(struct lws *wsi, struct http_pss *h)
 		if (write_headers(wsi, h))
 			return -1;
 		h->headers_sent = 1;
-		if (h->rlen) {
+		/* a short answer (a publish's) follows its headers at once
+		 * rather than a WRITEABLE round trip later: lws keeps whatever
+		 * the socket did not take and sends it first */
+		if (h->rlen > BODY_CHUNK || lws_partial_buffered(wsi)) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
-	} else {
+	}
+	if (h->rlen) {
 		n = h->rlen - h->roff;
 		if (n > BODY_CHUNK)
 			n = BODY_CHUNK;
