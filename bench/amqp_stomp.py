@@ -102,8 +102,10 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--receivers", type=int, default=10000)
     ap.add_argument("--channels", type=int, default=1000)
-    ap.add_argument("--rates", default="250,500,1000,2000,4000")
-    ap.add_argument("--step-s", default="4")
+    ap.add_argument("--rates", default="500,1000,2000,4000")
+    ap.add_argument("--step-s", default="3")
+    ap.add_argument("--with-base", action="store_true",
+                    help="also run --base-bin (off by default: D compares against Web-STOMP)")
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--load-cpu", default="1")
     a = ap.parse_args()
@@ -130,7 +132,7 @@ def main():
               "--amqp", "127.0.0.1:%d" % broker.port, "--inflight", "500",
               "--idle-timeout", "30"]
     load = ["taskset", "-c", a.load_cpu, a.wsload, "run"]
-    servers = ["statusgate", "web-stomp"] + (["statusgate-base"] if a.base_bin else [])
+    servers = ["statusgate", "web-stomp"] + (["statusgate-base"] if a.base_bin and a.with_base else [])
     try:
         for rep in range(a.reps):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
