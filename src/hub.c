@@ -3,11 +3,23 @@
  * otherwise.
  *
  * Sending: each session has a bounded ring of references to shared payload
- * buffers (buf.h). Fan-out appends a reference per member and asks for
- * WRITEABLE; each WRITEABLE makes exactly one lws_write() of the oldest
- * buffer. A member whose ring is full is not waited for: its queue is
- * dropped, it is told it lags (on /ws) and it is closed with 1013, so one
- * slow browser never delays the rest of its group.
+ * buffers (buf.h). Fan-out appends a reference per member and marks the
+ * session dirty; before the event loop waits (hub_flush, a libev prepare
+ * watcher, as Redis writes its clients in beforeSleep) each dirty session's
+ * frames go to its socket in one sendmsg, the WebSocket header of an event
+ * built once in its buffer for every receiver. Only a socket that is full
+ * waits for lws's WRITEABLE (and so costs an epoll_ctl); the rest of a frame
+ * the socket took only in part is lws's to send, before anything else. That
+ * direct path is for plain TCP without extensions; under TLS each WRITEABLE
+ * makes one lws_write() of the oldest buffer. Nothing is written once a
+ * close frame went out or came in (output_closed). A member whose ring is
+ * full is not waited for: its queue is dropped, it is told it lags (on /ws)
+ * and it is closed with 1013, so one slow browser never delays the rest of
+ * its group.
+ *
+ * Idle connections: hub_tick walks every session once a second; one silent
+ * for 30 s is pinged, one silent for 60 s dropped (lws's own timers for this
+ * cost a walk of a sorted list per connect in lws 4.1).
  *
  * Ordering: a subscription remembers the last seq it was given (snapshot,
  * replay or live). Fan-out skips events at or below it, so an event that was
