@@ -298,6 +298,7 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	 * themselves: not under TLS, not inside an h2 stream; server.c offers
 	 * no extension (permessage-deflate would transform the payload) */
 	s->direct = !h->cfg->tls_cert && lws_get_network_wsi(wsi) == wsi;
+	s->fd = lws_get_socket_fd(wsi);
 	s->ip = "?";
 	if (iplimit_add(&h->ips, ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
@@ -589,7 +590,7 @@ static unsigned frame_header(struct gw_buf *b)
  */
 static int flush_direct(struct gw_session *s)
 {
-	int fd = lws_get_socket_fd(s->wsi);
+	int fd = s->fd;
 
 	while (s->qlen) {
 		struct iovec iov[FLUSH_FRAMES];

@@ -52,6 +52,7 @@ struct gw_session {
 	size_t qbytes;           /* payload bytes queued */
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
+	int fd;                  /* the socket (direct sessions write to it) */
 	unsigned dirty;          /* 1 + its index in the core's list of sessions
 				  * with frames to write before the loop sleeps; 0: none */
 	int close_code;          /* non-zero: close once WRITEABLE */
