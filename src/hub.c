@@ -37,6 +37,8 @@
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -62,6 +64,8 @@
 #define FANOUT_BUDGET 65536
 /* a WebSocket silent this long is pinged, and dropped when silent this
  * long (a pong is a word) */
+/* unsent bytes the kernel keeps per WebSocket (TCP_NOTSENT_LOWAT) */
+#define NOTSENT_LOWAT (128 * 1024)
 #define IDLE_PING_SECS 30
 #define IDLE_HANGUP_SECS 60
 
@@ -299,6 +303,15 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	 * no extension (permessage-deflate would transform the payload) */
 	s->direct = !h->cfg->tls_cert && lws_get_network_wsi(wsi) == wsi;
 	s->fd = lws_get_socket_fd(wsi);
+	if (s->direct) {
+		/* the kernel takes at most this much unsent data: a reader that
+		 * stops is then held by its own queue, whose bounds (in frames and
+		 * bytes of shared buffers) close it with 1013, instead of by up to
+		 * tcp_wmem's 4 MB of per-socket copies */
+		int lowat = NOTSENT_LOWAT;
+
+		setsockopt(s->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+	}
 	s->ip = "?";
 	if (iplimit_add(&h->ips, ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
