@@ -791,8 +791,10 @@ static size_t fanout(struct hub *h, const struct gw_job *j)
 	GW_INC(events);
 	if (!g)
 		return 0;
-	/* the state late joiners of a legacy socket get (hub_legacy_state) */
-	registry_state_set(g, j->legacy, j->seq);
+	/* the state late joiners of a legacy socket get (ws_session.c), with
+	 * the time of its event at the latest: the job's arrival */
+	registry_state_set(g, j->legacy, j->seq,
+			   h->now - (int64_t)((metrics_now_ns() - j->t_in_ns) / 1000000000u) - 1);
 	m = registry_members(g, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct reg_sub *sub = m[i];

@@ -17,6 +17,7 @@ struct reg_group {
 	struct gw_buf *state;     /* latest legacy state frame: a reference, or
 				   * NULL (no state, or not known) */
 	uint64_t state_seq;       /* the seq state is at */
+	int64_t state_at;         /* unix seconds of the state's last event (at most) */
 	int state_known;          /* 1 once registry_state_set was called */
 	char key[];               /* NUL-terminated */
 };
@@ -130,23 +131,33 @@ static void group_delete(struct registry *r, struct reg_group *g)
 	free(g);
 }
 
-void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq)
+void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq, int64_t at)
 {
 	if (g->state_known && g->state_seq > seq)
 		return;   /* it already holds a later state */
 	gw_buf_unref(g->state);
 	g->state = gw_buf_ref(b);
 	g->state_seq = seq;
+	g->state_at = at;
 	g->state_known = 1;
 }
 
-int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq)
+int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq,
+		       int64_t *at)
 {
 	if (!g->state_known)
 		return 0;
 	*b = g->state;
 	*seq = g->state_seq;
+	*at = g->state_at;
 	return 1;
+}
+
+void registry_state_forget(struct reg_group *g)
+{
+	gw_buf_unref(g->state);
+	g->state = NULL;
+	g->state_known = 0;
 }
 
 struct reg_sub *registry_join(struct registry *r, const char *key, void *owner,

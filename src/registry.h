@@ -52,12 +52,16 @@ struct reg_sub *const *registry_members(const struct reg_group *g, size_t *n);
 
 /* The group's latest state frame, kept for those who join later so that a
  * connect costs no store read: a new reference to b (NULL: the submission
- * has no state) at seq, unless the group already holds a later one. The
- * group drops it when it is deleted. */
-void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq);
-/* 1 with that frame (no new reference; NULL: no state) and its seq once one
- * was set, else 0 */
-int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq);
+ * has no state) at seq, whose last event was at unix second at (or later),
+ * unless the group already holds a later one. The group drops it when it
+ * is deleted. */
+void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq, int64_t at);
+/* 1 with that frame (no new reference; NULL: no state), its seq and time
+ * once one was set, else 0 */
+int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq,
+		       int64_t *at);
+/* forgets the frame (the store may have deleted the submission since) */
+void registry_state_forget(struct reg_group *g);
 
 size_t registry_group_count(const struct registry *r);
 size_t registry_sub_count(const struct registry *r);

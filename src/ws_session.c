@@ -180,23 +180,54 @@ static void schedule_expiry(struct ws_pss *p)
 	p->s.on_deadline = on_token_expiry;
 }
 
+/* unix seconds of an ISO 8601 UTC time ("2026-12-02T00:16:03.539Z"), or 0 */
+static int64_t iso_seconds(const char *iso)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
+/* 1 while a kept state whose last event was at cannot have been deleted by
+ * retention (which removes a submission that long after its last event) */
+static int state_fresh(const struct gw_config *cfg, int64_t at)
+{
+	long keep = cfg->retention;
+
+	if (cfg->retention_final && (!keep || cfg->retention_final < keep))
+		keep = cfg->retention_final;
+	return !keep || at + keep > (int64_t)time(NULL) + 2;
+}
+
 /* the submission's state right after a legacy connect. Its group keeps
  * the latest state frame (fan-out updates it with every event), so only
  * the first watcher of a submission reads the store; thousands of pages
- * reconnecting after a redeploy share one frame and no store read.
- * Ordering holds either way: sub->last_seq is the seq of the frame given,
- * and fan-out gives every later event. */
+ * reconnecting after a redeploy share one frame and no store read. A kept
+ * state old enough for retention to have deleted the submission is read
+ * again. Ordering holds either way: sub->last_seq is the seq of the frame
+ * given, and fan-out gives every later event. */
 static void send_legacy_state(struct ws_pss *p, struct reg_sub *sub)
 {
 	struct gw_state st;
 	struct gw_buf *b = NULL;
 	uint64_t seq;
+	int64_t at;
 
-	if (registry_state_get(sub->group, &b, &seq)) {
-		sub->last_seq = seq;
-		if (b)
-			hub_send(&p->s, b, HUB_REPLY);
-		return;
+	if (registry_state_get(sub->group, &b, &seq, &at)) {
+		if (state_fresh(hub_cfg(p->s.hub), at)) {
+			sub->last_seq = seq;
+			if (b)
+				hub_send(&p->s, b, HUB_REPLY);
+			return;
+		}
+		registry_state_forget(sub->group);
+		b = NULL;
 	}
 	memset(&st, 0, sizeof(st));
 	if (store_get_state(hub_store(p->s.hub), p->key, &st)) {
@@ -209,7 +240,9 @@ static void send_legacy_state(struct ws_pss *p, struct reg_sub *sub)
 	if (st.exists)
 		b = gw_buf_take_str(proto_encode_legacy(&st));
 	if (b || !st.exists) {
-		registry_state_set(sub->group, b, st.seq);
+		/* nothing to delete while it has no state: fresh until an event */
+		registry_state_set(sub->group, b, st.seq,
+				   st.exists ? iso_seconds(st.updated_at) : INT64_MAX / 2);
 		if (b)
 			hub_send(&p->s, b, HUB_REPLY);
 	}
