@@ -121,6 +121,10 @@ def main():
         f.write("web_stomp.tcp.port = %d\nweb_stomp.tcp.ip = 127.0.0.1\n"
                 "web_stomp.max_connections = infinity\nweb_stomp.tcp.backlog = 4096\n"
                 "vm_memory_calculation_strategy = allocated\n"
+                # a subscriber that only listens is not idle (the default
+                # closes it after 60 s without a frame from it; browsers
+                # would send STOMP heart-beats, wsload asks for none)
+                "web_stomp.cowboy_opts.idle_timeout = 3600000\n"
                 % stomp_port)
     with open(os.path.join(broker.dir, "enabled_plugins"), "w") as f:
         f.write("[rabbitmq_web_stomp].\n")
