@@ -118,6 +118,9 @@ def main():
     broker = rabbit.Broker(workdir=work, erl_args="+sbwt none +sbwtdcpu none +sbwtdio none")
     stomp_port = harness.free_port()
     with open(broker.conf + ".conf", "a") as f:
+        # the plain STOMP listener that the plugin brings along: a free
+        # loopback port too, not 61613 (another node may hold it)
+        f.write("stomp.listeners.tcp.1 = 127.0.0.1:%d\n" % harness.free_port())
         f.write("web_stomp.tcp.port = %d\nweb_stomp.tcp.ip = 127.0.0.1\n"
                 "web_stomp.max_connections = infinity\nweb_stomp.tcp.backlog = 4096\n"
                 "vm_memory_calculation_strategy = allocated\n"
