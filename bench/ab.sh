@@ -36,19 +36,11 @@ scenario() {
 	esac
 }
 
-build() {   # build REV DIR
-	mkdir -p "$2/src"
-	git -C "$ROOT" archive "$1" | tar -x -C "$2/src"
-	cmake -S "$2/src" -B "$2/build" -DCMAKE_BUILD_TYPE=Release >"$2/cmake.log" 2>&1
-	cmake --build "$2/build" -j2 --target statusgate >>"$2/cmake.log" 2>&1 ||
-		{ tail -30 "$2/cmake.log"; exit 1; }
-}
-
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 RA=$(git -C "$ROOT" rev-parse --short "$A"); RB=$(git -C "$ROOT" rev-parse --short "$B")
 log "building A=$RA and B=$RB in $WORK"
-build "$A" "$WORK/a"
-build "$B" "$WORK/b"
+build_statusgate "$A" "$WORK/a/build"
+build_statusgate "$B" "$WORK/b/build"
 gcc -O2 -Wall -Wextra -o "$WORK/wsload" "$ROOT/bench/wsload.c" -lpthread
 
 run() {   # run WHICH(a|b) SCENARIO wsload-args...

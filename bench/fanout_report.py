@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Summarises bench/fanout.sh's raw results (one JSON object per line from
-wsload) as medians, prints them, and rewrites the generated part of the
-"Fan-out" section of docs/BENCHMARKS.md: the text between the markers
-<!-- fanout:results:begin --> and <!-- fanout:results:end -->. The hand-written
-interpretation around the markers is left alone. Without the markers, a
-"## Fan-out" section holding them is appended."""
+wsload and bench/amqp_stomp.py) as medians per server and scenario, with the
+ratios issue 11 sets targets for, prints them, and rewrites the generated
+part of the "Fan-out" section of docs/BENCHMARKS.md: the text between the
+markers <!-- fanout:results:begin --> and <!-- fanout:results:end -->. The
+hand-written interpretation around the markers is left alone."""
 import argparse
 import datetime
 import json
@@ -17,26 +17,22 @@ import subprocess
 BEGIN = "<!-- fanout:results:begin -->"
 END = "<!-- fanout:results:end -->"
 
-SCENARIOS = {
-    "a": "1000 receivers, as fast as possible",
-    "b": "100 receivers, as fast as possible, 4 publishers",
-    "c": "10000 receivers, as fast as possible",
-    "d": "1000 receivers, 50 events/s (latency at a light load)",
-    "e": "100 receivers beside 9900 idle connections",
-    "a-auto": "as a, nchan with worker_processes auto",
+TITLES = {
+    "a": "A: 10,000 receivers on 1,000 submissions, 20,000 publishes",
+    "b": "B: 10,000 receivers on one submission, 200 publishes",
+    "e": "E: 100 receivers beside 9,900 idle connections, 1,000 publishes",
 }
+SERVERS = ["statusgate", "statusgate-base", "nchan", "web-stomp", "floor"]
 
 
-def med(rows, key, sub=None):
-    vals = [(r[key][sub] if sub else r[key]) for r in rows if key in r]
+def med(vals):
+    vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
 
 
 def fmt(v, nd=0):
     if v is None:
         return "-"
-    if nd == 0:
-        return f"{v:,.0f}"
     return f"{v:,.{nd}f}"
 
 
@@ -59,101 +55,181 @@ def machine():
     return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}"
 
 
-def nchan_version():
+def pkg_version(name):
     try:
-        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-nchan"],
-                             capture_output=True, text=True).stdout
-        ng = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-        return f"{ng.replace('nginx version: ', '')}, libnginx-mod-nchan {out}"
+        return subprocess.run(["dpkg-query", "-W", "-f=${Version}", name],
+                              capture_output=True, text=True).stdout.strip() or "?"
     except OSError:
         return "?"
 
 
-def build(results, rev, reps):
-    groups = {}
-    for r in results:
-        groups.setdefault((r["label"], r["server"]), []).append(r)
-    out = []
-    out.append(f"Last run: {datetime.date.today().isoformat()}, statusgate {rev} (Release build), "
-               f"{nchan_version()}; {machine()}; {reps} repetitions per server "
-               "and scenario, medians shown.\n")
-    out.append("| scenario | server | deliveries/s | latency p50 / p90 / p99 / max (ms) | "
+def rows_of(rows, label, server):
+    return [r for r in rows if r.get("label") == label and r.get("server") == server]
+
+
+def fanout_table(rows, out):
+    out.append("| scenario | server | deliveries/s | latency p50 / p99 / p99.9 (ms) | "
                "server CPU per delivery (ns) | of it on the service thread (ns) | "
-               "CPU / syscall floor | peak RSS (MB) | RSS per connection (kB) | "
-               "missing / out of order |")
-    out.append("|---|---|---:|---|---:|---:|---:|---:|---:|---|")
-    ratios = []
-    for sc in ["a", "b", "c", "d", "e", "a-auto"]:
-        floor = med(groups.get((sc, "floor"), []), "cpu_ns_per_write")
-        per = {}
-        for srv in ["statusgate", "nchan"]:
-            rows = groups.get((sc, srv))
-            if not rows:
+               "CPU / floor | missing / out of order |")
+    out.append("|---|---|---:|---|---:|---:|---:|---|")
+    figs = {}
+    for sc in ("a", "b", "e"):
+        fl = rows_of(rows, sc, "floor")
+        floor_ns = med([r.get("cpu_ns_per_write") for r in fl])
+        floor_rate = med([r.get("writes_per_s") for r in fl])
+        for srv in ("statusgate", "statusgate-base", "nchan"):
+            rs = rows_of(rows, sc, srv)
+            if not rs:
                 continue
-            d = {
-                "dps": med(rows, "deliveries_per_s"),
-                "p50": med(rows, "lat_ms", "p50"), "p90": med(rows, "lat_ms", "p90"),
-                "p99": med(rows, "lat_ms", "p99"), "max": med(rows, "lat_ms", "max"),
-                "cpu": med(rows, "server_cpu_ns_per_delivery"),
-                "main": med(rows, "server_main_cpu_ns_per_delivery"),
-                "hwm": med(rows, "server_hwm_kb"), "kbc": med(rows, "server_kb_per_conn"),
-                "missing": sum(r["missing"] for r in rows),
-                "ooo": sum(r["out_of_order"] for r in rows),
-                "lost": sum(r["receivers_lost"] + r["http_errors"] for r in rows),
-                "n": len(rows),
+            f = {
+                "dps": med([r.get("deliveries_per_s") for r in rs]),
+                "p50": med([r["lat_ms"]["p50"] for r in rs]),
+                "p99": med([r["lat_ms"]["p99"] for r in rs]),
+                "p999": med([r.get("lat_ms_p999") for r in rs]),
+                "cpu": med([r.get("server_cpu_ns_per_delivery") for r in rs]),
+                "main": med([r.get("server_main_cpu_ns_per_delivery") for r in rs]),
+                "bad": (sum(r.get("missing", 0) for r in rs), sum(r.get("out_of_order", 0) for r in rs)),
             }
-            per[srv] = d
-            auto = sc.endswith("-auto")
-            floor_col = "-" if floor is None else ratio(d["cpu"], floor)
-            out.append(
-                f"| {sc}: {SCENARIOS.get(sc, sc)} | {srv} | {fmt(d['dps'])} | "
-                f"{fmt(d['p50'], 2)} / {fmt(d['p90'], 2)} / {fmt(d['p99'], 2)} / {fmt(d['max'], 1)} | "
-                f"{'-' if auto else fmt(d['cpu'])} | {'-' if auto else fmt(d['main'])} | "
-                f"{floor_col} | {'-' if auto else fmt(d['hwm'] / 1024 if d['hwm'] else None, 1)} | "
-                f"{'-' if auto else fmt(d['kbc'], 1)} | {d['missing']} / {d['ooo']}"
-                f"{' (%d lost)' % d['lost'] if d['lost'] else ''} |")
-        if floor is not None:
-            out.append(f"| {sc}: syscall floor | write() only | - | - | {fmt(floor)} | - | 1.00 | - | - | - |")
-        if "statusgate" in per and "nchan" in per:
-            s, n = per["statusgate"], per["nchan"]
-            ratios.append(f"- {sc}: statusgate / nchan: deliveries/s {ratio(s['dps'], n['dps'])}, "
-                          f"p50 latency {ratio(s['p50'], n['p50'])}, p99 latency {ratio(s['p99'], n['p99'])}, "
-                          f"CPU per delivery {ratio(s['cpu'], n['cpu'])}, "
-                          f"RSS per connection {ratio(s['kbc'], n['kbc'])}")
+            figs[(sc, srv)] = f
+            out.append(f"| {TITLES[sc]} | {srv} | {fmt(f['dps'])} | {fmt(f['p50'], 2)} / "
+                       f"{fmt(f['p99'], 2)} / {fmt(f['p999'], 2)} | {fmt(f['cpu'])} | "
+                       f"{fmt(f['main']) if srv != 'nchan' else '-'} | "
+                       f"{ratio(f['cpu'], floor_ns)} | {f['bad'][0]} / {f['bad'][1]} |")
+        if fl:
+            figs[(sc, "floor")] = {"dps": floor_rate, "cpu": floor_ns}
+            out.append(f"| {TITLES[sc]} | write() floor | {fmt(floor_rate)} | - | {fmt(floor_ns)} | - | "
+                       f"1.00 | - |")
+    return figs
+
+
+def conns_table(rows, out):
+    out.append("| figure | server | median | runs |")
+    out.append("|---|---|---:|---|")
+    figs = {}
+    for srv in ("statusgate", "statusgate-base", "nchan"):
+        rs = rows_of(rows, "c", srv)
+        if rs:
+            fresh = med([r["bytes_per_conn_fresh"] for r in rs])
+            churn = med([r["bytes_per_conn_churned"] for r in rs])
+            figs[("c", srv)] = {"fresh": fresh, "churn": churn}
+            out.append(f"| C: RSS per idle connection, 19,000 open, fresh (B) | {srv} | {fmt(fresh)} | "
+                       + ", ".join(fmt(r["bytes_per_conn_fresh"]) for r in rs) + " |")
+            out.append(f"| C: the same after 3 rounds of all closing and reopening (B) | {srv} | "
+                       f"{fmt(churn)} | " + ", ".join(fmt(r["bytes_per_conn_churned"]) for r in rs) + " |")
+    for srv in ("statusgate", "statusgate-base", "nchan"):
+        rs = rows_of(rows, "h", srv)
+        if rs:
+            hs = med([r["handshakes_per_s_median"] for r in rs])
+            figs[("h", srv)] = {"hs": hs}
+            out.append(f"| H: handshakes/s, 10,000 connecting at once | {srv} | {fmt(hs)} | "
+                       + ", ".join(fmt(v) for r in rs for v in r["handshakes_per_s"]) + " |")
+        rs = rows_of(rows, "c", srv)
+        if rs:
+            hs = med([r["handshakes_per_s_median"] for r in rs])
+            out.append(f"| C: handshakes/s, 19,000 connecting 500 at a time | {srv} | {fmt(hs)} | "
+                       + ", ".join(fmt(v) for r in rs for v in r["handshakes_per_s"]) + " |")
+    return figs
+
+
+def d_table(rows, out):
+    rates = sorted({s["rate"] for r in rows if r.get("label") == "d" for s in r.get("steps", [])})
+    figs = {}
+    if not rates:
+        return figs
+    out.append("| publishes/s | server | deliveries / expected | p50 (ms) | p99 (ms) | p99.9 (ms) |")
+    out.append("|---:|---|---|---:|---:|---:|")
+    for srv in ("statusgate", "statusgate-base", "web-stomp"):
+        rs = rows_of(rows, "d", srv)
+        if not rs:
+            continue
+        best = 0
+        for rate in rates:
+            st = [s for r in rs for s in r.get("steps", []) if s["rate"] == rate]
+            if not st:
+                continue
+            p50 = med([s["p50"] for s in st])
+            p99 = med([s["p99"] for s in st])
+            p999 = med([s["p999"] for s in st])
+            got = sum(s["deliveries"] for s in st)
+            exp = sum(s["expected"] for s in st)
+            if p99 is not None and p99 < 10 and got == exp:
+                best = rate
+            out.append(f"| {fmt(rate)} | {srv} | {got:,} / {exp:,} | {fmt(p50, 2)} | "
+                       f"{fmt(p99, 2)} | {fmt(p999, 2)} |")
+        figs[srv] = best
     out.append("")
-    out.append("Ratios (statusgate / nchan, same run; below 1 is better for statusgate except "
-               "deliveries/s):\n")
-    out.extend(ratios)
-    return "\n".join(out) + "\n"
+    out.append("Highest rate with every message delivered and p99 under 10 ms: " +
+               ", ".join(f"{srv} {fmt(v)}/s" for srv, v in figs.items()) + ".")
+    return figs
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("--rev", default="?")
+    ap.add_argument("--base-rev")
     ap.add_argument("--reps", default="?")
     ap.add_argument("--docs")
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
-    with open(a.results) as f:
-        results = [json.loads(line) for line in f if line.strip().startswith("{")]
-    text = build(results, a.rev, a.reps)
+    rows = [json.loads(l) for l in open(a.results) if l.strip().startswith("{")]
+
+    out = []
+    out.append(f"Last run: {datetime.date.today()}, statusgate {a.rev} (Release build)"
+               + (f" and, as statusgate-base, {a.base_rev}" if a.base_rev else "")
+               + f", nginx {pkg_version('nginx')}, libnginx-mod-nchan {pkg_version('libnginx-mod-nchan')}, "
+               f"rabbitmq-server {pkg_version('rabbitmq-server')}; {machine()}; "
+               f"{a.reps} repetitions per server and scenario, medians shown; servers pinned to "
+               "CPU 0, the load tool to CPU 1.")
+    out.append("")
+    f1 = fanout_table(rows, out)
+    out.append("")
+    f2 = conns_table(rows, out)
+    out.append("")
+    f3 = d_table(rows, out)
+    out.append("")
+    out.append("Ratios (same run):")
+    out.append("")
+    for sc in ("a", "b", "e"):
+        sg, ng, fl, bs = (f1.get((sc, s)) for s in ("statusgate", "nchan", "floor", "statusgate-base"))
+        if not sg:
+            continue
+        parts = []
+        if ng:
+            parts.append(f"deliveries/s {ratio(sg['dps'], ng['dps'])}x nchan")
+            parts.append(f"p99 {ratio(sg['p99'], ng['p99'])}x nchan's")
+            parts.append(f"CPU per delivery {ratio(sg['cpu'], ng['cpu'])}x nchan's")
+        if fl:
+            parts.append(f"deliveries/s {ratio(sg['dps'], fl['dps'])}x the floor's write rate")
+            parts.append(f"CPU per delivery {ratio(sg['cpu'], fl['cpu'])}x the floor's")
+        if bs:
+            parts.append(f"deliveries/s {ratio(sg['dps'], bs['dps'])}x base, "
+                         f"CPU per delivery {ratio(sg['cpu'], bs['cpu'])}x base")
+        out.append(f"- {sc.upper()}: " + "; ".join(parts))
+    sgc, ngc, bsc = (f2.get(("c", s)) for s in ("statusgate", "nchan", "statusgate-base"))
+    if sgc:
+        out.append(f"- C: RSS per idle connection after churn {fmt(sgc['churn'])} B"
+                   + (f" ({ratio(sgc['churn'], ngc['churn'])}x nchan's {fmt(ngc['churn'])} B)" if ngc else "")
+                   + (f", base {fmt(bsc['churn'])} B" if bsc else ""))
+    sgh, ngh, bsh = (f2.get(("h", s)) for s in ("statusgate", "nchan", "statusgate-base"))
+    if sgh:
+        out.append(f"- H: handshakes/s {fmt(sgh['hs'])}"
+                   + (f" ({ratio(sgh['hs'], ngh['hs'])}x nchan's {fmt(ngh['hs'])})" if ngh else "")
+                   + (f", base {fmt(bsh['hs'])}" if bsh else ""))
+    if f3:
+        out.append("- D: highest rate with p99 under 10 ms: " +
+                   ", ".join(f"{s} {fmt(v)}/s" for s, v in f3.items()))
+    text = "\n".join(out)
     print(text)
     if a.no_docs or not a.docs:
         return
-    block = f"{BEGIN}\n{text}{END}"
-    try:
-        with open(a.docs) as f:
-            doc = f.read()
-    except FileNotFoundError:
-        doc = "# Benchmarks\n\nMeasured on the development machine; see each section for the command.\n"
+    doc = open(a.docs).read()
+    block = BEGIN + "\n" + text + "\n" + END
     if BEGIN in doc and END in doc:
         doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: block, doc, flags=re.S)
     else:
-        doc = doc.rstrip("\n") + "\n\n## Fan-out\n\n" + block + "\n"
-    with open(a.docs, "w") as f:
-        f.write(doc)
-    print(f"updated {a.docs}")
+        doc += "\n## Fan-out\n\n" + block + "\n"
+    open(a.docs, "w").write(doc)
 
 
 if __name__ == "__main__":

@@ -4,23 +4,25 @@
 
 PY=${PY:-/usr/bin/python3}
 
-# build_statusgate SRC BUILD [cmake args...]: SRC "head" builds git HEAD
-# from an archive, anything else the working tree; sets REV
+# build_statusgate SRC BUILD [cmake args...]: statusgate (Release) in
+# BUILD from SRC: "worktree" is the working tree, anything else a git
+# revision ("head": HEAD), unpacked beside BUILD; sets REV
 build_statusgate() {
 	local src=$1 build=$2 dir; shift 2
-	if [ "$src" = head ]; then
-		REV=$(git -C "$ROOT" rev-parse --short HEAD)
-		dir=$WORK/src
-		mkdir -p "$dir"
-		git -C "$ROOT" archive HEAD | tar -x -C "$dir"
-	else
+	if [ "$src" = worktree ]; then
 		REV="$(git -C "$ROOT" rev-parse --short HEAD)+worktree"
 		dir=$ROOT
+	else
+		[ "$src" = head ] && src=HEAD
+		REV=$(git -C "$ROOT" rev-parse --short "$src")
+		dir=$build.src
+		mkdir -p "$dir"
+		git -C "$ROOT" archive "$src" | tar -x -C "$dir"
 	fi
 	log "building statusgate $REV (Release) in $build"
-	cmake -S "$dir" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$WORK/cmake.log" 2>&1
-	cmake --build "$build" -j2 --target statusgate >>"$WORK/cmake.log" 2>&1 ||
-		{ tail -30 "$WORK/cmake.log"; exit 1; }
+	cmake -S "$dir" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build.cmake.log" 2>&1
+	cmake --build "$build" -j2 --target statusgate >>"$build.cmake.log" 2>&1 ||
+		{ tail -30 "$build.cmake.log"; exit 1; }
 }
 
 free_port() {

@@ -4,6 +4,8 @@
  *   wsload run   [options]   N WebSocket receivers + an HTTP publisher
  *   wsload floor [options]   the "syscall floor": the CPU cost of writing
  *                            the same frames to N loopback TCP sockets
+ *   wsload conns [options]   RSS per idle connection after churn rounds,
+ *                            and handshakes/s (see conns_run)
  *
  * run: one thread, epoll, non-blocking sockets. It opens N receivers on one
  * channel (statusgate's legacy /ws/submissions/bench/ or /ws with a
@@ -23,6 +25,8 @@
  * (VmRSS before the receivers connect and once they all got the warm-up
  * message, VmHWM at the end). The result is one JSON line on stdout.
  *
+ * The receivers connect with at most --inflight K handshakes in flight (200;
+ * 0: all at once), and must all be open within --connect-timeout S (180 s).
  * --hold S keeps the receivers connected and idle (answering pings) for S
  * seconds between the warm-up and the publishing, and reports the servers'
  * CPU over it (what idle connections cost); the CPU from before the first
@@ -31,16 +35,35 @@
  * Several servers (bench/scaleout.py): --ports P1,P2,... spreads the
  * receivers (and idle connections) round-robin over gateways on those ports,
  * --server-pid P1,P2,... measures each of them (the server_* figures are
- * then sums) and --broker-pid the RabbitMQ VM. --amqp PORT publishes over
- * AMQP instead of HTTP (guest/guest on --host, exchange "statusgate",
- * routing key submission.bench.notification, persistent, a message_id each,
- * no confirms: the window or the rate paces it), so that every gateway
- * consuming the exchange gets every event; it needs a build with
- * -DWSLOAD_AMQP and -lrabbitmq.
+ * then sums) and --broker-pid the RabbitMQ VM.
+ *
+ * --channels K spreads the receivers over K channels (receiver i watches
+ * channel i % K, named bench<c>; "%s" in --sub-path / --pub-path is replaced
+ * by the name) and event j goes to channel j % K, so each event reaches N/K
+ * receivers (scenario A: 10,000 receivers on 1,000 submissions).
+ * --stomp makes the receivers STOMP 1.2 clients over WebSocket (RabbitMQ's
+ * Web-STOMP plugin): CONNECT, then SUBSCRIBE to /topic/<channel>.
+ *
+ * --amqp PORT or --amqp HOST:PORT publishes through RabbitMQ instead of HTTP
+ * (rabbitmq-c, a build with -DWSLOAD_AMQP and -lrabbitmq; a bare PORT is on
+ * --host; guest/guest): one connection and channel, persistent messages
+ * with a message_id each (statusgate's publish id, as real publishers send
+ * one), to --amqp-exchange (default "statusgate") with routing key
+ * --amqp-key (default submission.%s.notification, "%s" the channel), the
+ * body being the statusgate publish (which Web-STOMP delivers as the MESSAGE
+ * body). No confirms: the window, the rate or the steps pace it. Every
+ * gateway consuming the exchange gets every event (bench/scaleout.py, with
+ * --amqp PORT), and so does Web-STOMP (bench/amqp_stomp.py, with --amqp
+ * HOST:PORT --amqp-exchange amq.topic --amqp-key %s).
+ * --rates R1,R2,... --step-s S publishes at each fixed rate for S seconds
+ * in turn and reports the latency percentiles of each step (scenario D).
  *
  * The client handshake is the minimal RFC 6455 one with a fixed key (a bench
  * tool, not a browser); frames from the server must be unmasked, frames we
  * send (subscribe, pong) are masked.
+ *
+ * conns: memory per idle connection and handshakes/s (scenarios C and H),
+ * see conns_run.
  *
  * Build: gcc -O2 -Wall -Wextra -o wsload bench/wsload.c -lpthread
  *   with --amqp: gcc -O2 -Wall -Wextra -DWSLOAD_AMQP -o wsload bench/wsload.c -lpthread -lrabbitmq
@@ -70,6 +93,7 @@
 #endif
 
 #define RBUF (1u << 20)
+#define MAXSTEPS 16
 #define MAXPUB 64
 #define PUB0 (opt.receivers + opt.idle)   /* conns[] index of publisher 0 */
 #define MAXSRV 16
@@ -103,7 +127,6 @@ static struct {
 	int idle;                 /* extra connections on idle_path, not counted */
 	const char *idle_path;
 	double rate;              /* events/s; 0: as fast as the window allows */
-	int server_pid;
 	const char *label;
 	double idle_timeout;      /* s without progress before giving up */
 	int ports[MAXSRV];        /* --ports: receivers spread over these */
@@ -111,12 +134,23 @@ static struct {
 	int server_pids[MAXSRV];  /* --server-pid: one per server */
 	int nservers;
 	int broker_pid;           /* --broker-pid: the RabbitMQ VM (beam) */
-	int amqp_port;            /* --amqp: publish over AMQP to this port */
 	double connect_timeout;   /* s for every receiver to connect */
 	double hold;              /* s to hold the receivers idle before publishing */
+	int rounds;               /* conns: rounds of opening and closing all */
+	int inflight;             /* handshakes in flight at most (0: all at once) */
+	int channels;             /* receivers spread over this many channels */
+	int stomp;                /* receivers are STOMP-over-WebSocket clients */
+	const char *amqp_host;    /* --amqp [HOST:]PORT: publish through RabbitMQ */
+	int amqp_port;            /* 0: publish over HTTP */
+	const char *amqp_exchange, *amqp_key;
+	double rates[MAXSTEPS];   /* --rates: fixed-rate steps */
+	int nsteps;
+	double step_s;
+	int pin_writer, pin_reader;   /* floor: CPUs of its threads (-1: any) */
 } opt = {
 	"127.0.0.1", 0, "/ws/submissions/bench/", "/api/v1/publish", 0, 0,
-	100, 1000, 200, 1, 64, 0, NULL, 0, 0, "", 15, { 0 }, 0, { 0 }, 0, 0, 0, 60, 0,
+	100, 1000, 200, 1, 64, 0, NULL, 0, "", 15, { 0 }, 0, { 0 }, 0, 0, 180, 0,
+	3, 200, 1, 0, NULL, 0, "statusgate", "submission.%s.notification", { 0 }, 0, 5, -1, -1,
 };
 
 /* "1,2,3" into out[]; returns how many (dies on more than max) */
@@ -145,6 +179,7 @@ static void parse_opts(int argc, char **argv)
 
 		if (!strcmp(k, "--nchan")) { opt.nchan = 1; continue; }
 		if (!strcmp(k, "--mux")) { opt.mux = 1; continue; }
+		if (!strcmp(k, "--stomp")) { opt.stomp = 1; continue; }
 		if (!v)
 			die("%s needs a value", k);
 		i++;
@@ -163,11 +198,37 @@ static void parse_opts(int argc, char **argv)
 		else if (!strcmp(k, "--server-pid")) opt.nservers = parse_int_list(v, opt.server_pids, MAXSRV);
 		else if (!strcmp(k, "--ports")) opt.nports = parse_int_list(v, opt.ports, MAXSRV);
 		else if (!strcmp(k, "--broker-pid")) opt.broker_pid = atoi(v);
-		else if (!strcmp(k, "--amqp")) opt.amqp_port = atoi(v);
+		else if (!strcmp(k, "--amqp")) {
+			/* PORT (bench/scaleout.py: the broker on --host) or
+			 * HOST:PORT (bench/amqp_stomp.py) */
+			const char *colon = strrchr(v, ':');
+
+			opt.amqp_port = atoi(colon ? colon + 1 : v);
+			opt.amqp_host = colon ? strndup(v, (size_t)(colon - v)) : NULL;
+			if (opt.amqp_port <= 0 || opt.amqp_port > 65535 || (colon && colon == v))
+				die("--amqp %s: PORT or HOST:PORT", v);
+		}
 		else if (!strcmp(k, "--connect-timeout")) opt.connect_timeout = atof(v);
 		else if (!strcmp(k, "--hold")) opt.hold = atof(v);
 		else if (!strcmp(k, "--label")) opt.label = v;
 		else if (!strcmp(k, "--idle-timeout")) opt.idle_timeout = atof(v);
+		else if (!strcmp(k, "--rounds")) opt.rounds = atoi(v);
+		else if (!strcmp(k, "--inflight")) opt.inflight = atoi(v);
+		else if (!strcmp(k, "--channels")) opt.channels = atoi(v);
+		else if (!strcmp(k, "--amqp-exchange")) opt.amqp_exchange = v;
+		else if (!strcmp(k, "--amqp-key")) opt.amqp_key = v;
+		else if (!strcmp(k, "--step-s")) opt.step_s = atof(v);
+		else if (!strcmp(k, "--pin")) {
+			if (sscanf(v, "%d,%d", &opt.pin_writer, &opt.pin_reader) != 2)
+				die("--pin %s: WRITER_CPU,READER_CPU", v);
+		}
+		else if (!strcmp(k, "--rates")) {
+			char *dup = strdup(v), *save = NULL;
+			for (char *r = strtok_r(dup, ",", &save); r && opt.nsteps < MAXSTEPS;
+			     r = strtok_r(NULL, ",", &save))
+				opt.rates[opt.nsteps++] = atof(r);
+			free(dup);
+		}
 		else die("unknown option %s", k);
 	}
 	if (opt.receivers < 1 || opt.events < 1 || opt.size < 40 ||
@@ -175,13 +236,16 @@ static void parse_opts(int argc, char **argv)
 		die("%s", "bad option values");
 	if (opt.idle && !opt.idle_path)
 		die("%s", "--idle needs --idle-path");
+	if (opt.channels < 1 || opt.receivers % opt.channels)
+		die("%s", "--channels must divide --receivers");
 	if (!opt.nports) {
 		opt.ports[0] = opt.port;
 		opt.nports = 1;
 	}
 	if (!opt.port)
 		opt.port = opt.ports[0];
-	opt.server_pid = opt.nservers ? opt.server_pids[0] : 0;
+	if (opt.amqp_port && !opt.amqp_host)
+		opt.amqp_host = opt.host;
 #ifndef WSLOAD_AMQP
 	if (opt.amqp_port)
 		die("%s", "--amqp: this wsload was built without -DWSLOAD_AMQP");
@@ -457,20 +521,63 @@ static void conn_dead(struct conn *c, const char *why)
 	close(c->fd);
 }
 
+/* the name of channel c: "bench" alone, or bench0 ... bench<K-1> */
+static const char *chan_name(int c)
+{
+	static char name[32];
+
+	if (opt.channels == 1)
+		return "bench";
+	snprintf(name, sizeof(name), "bench%d", c);
+	return name;
+}
+
+/* a path with "%s" (if any) replaced by channel c's name */
+static const char *chan_path(const char *fmt, int c)
+{
+	static char path[256];
+	const char *p = strstr(fmt, "%s");
+
+	if (!p)
+		return fmt;
+	snprintf(path, sizeof(path), "%.*s%s%s", (int)(p - fmt), fmt, chan_name(c), p + 2);
+	return path;
+}
+
 static void send_upgrade(struct conn *c, int idx)
 {
 	char req[512];
 	int n = snprintf(req, sizeof(req),
 		"GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-		"Sec-WebSocket-Version: 13\r\n\r\n",
-		idx >= opt.receivers ? opt.idle_path : opt.sub_path, opt.host,
-		opt.ports[idx % opt.nports], key_hdr);
+		"Sec-WebSocket-Version: 13\r\n%s\r\n",
+		idx >= opt.receivers ? opt.idle_path : chan_path(opt.sub_path, idx % opt.channels),
+		opt.host, opt.ports[idx % opt.nports], key_hdr,
+		opt.stomp ? "Sec-WebSocket-Protocol: v12.stomp\r\n" : "");
 
 	if (write_all(c->fd, req, (size_t)n))
 		conn_dead(c, "cannot send the upgrade");
 	c->state = C_UPGRADING;
 	ep_mod(c->fd, EPOLLIN, idx);
+}
+
+/* --rates: the steps' first event indexes and their latencies */
+static int64_t step_first[MAXSTEPS + 1];
+static struct { uint32_t *v; size_t n, cap; } step_lat[MAXSTEPS];
+
+static void step_lat_add(long long idx, uint32_t us)
+{
+	int k = 0;
+
+	while (k + 1 < opt.nsteps && idx >= step_first[k + 1])
+		k++;
+	if (step_lat[k].n == step_lat[k].cap) {
+		step_lat[k].cap = step_lat[k].cap ? step_lat[k].cap * 2 : 4096;
+		step_lat[k].v = realloc(step_lat[k].v, step_lat[k].cap * sizeof(uint32_t));
+		if (!step_lat[k].v)
+			die("%s", "out of memory");
+	}
+	step_lat[k].v[step_lat[k].n++] = us;
 }
 
 /* "BENCH <idx> <pub> <ts>" somewhere in a text message */
@@ -489,6 +596,10 @@ static void on_message(struct conn *c, const unsigned char *p, size_t len, uint6
 	if (sscanf((const char *)m + 6, "%lld %d %lld", &idx, &pub, &ts) != 3 ||
 	    pub < -1 || pub >= opt.publishers || idx >= opt.events) {
 		bad_frames++;
+		return;
+	}
+	if (idx >= 0 && (c - conns) % opt.channels != idx % opt.channels) {
+		bad_frames++;   /* another channel's event */
 		return;
 	}
 	if (idx < 0) {            /* warm-up */
@@ -513,6 +624,8 @@ static void on_message(struct conn *c, const unsigned char *p, size_t len, uint6
 			die("%s", "out of memory");
 	}
 	lat[nlat++] = t_rx > (uint64_t)ts ? (uint32_t)(t_rx - (uint64_t)ts) : 0;
+	if (opt.nsteps)
+		step_lat_add(idx, lat[nlat - 1]);
 }
 
 /* parses the WebSocket frames in buf; returns bytes consumed, -1 on error */
@@ -547,6 +660,10 @@ static long parse_frames(struct conn *c, unsigned char *buf, size_t len, uint64_
 			break;
 		unsigned char *p = f + h;
 		if (op == 8) {
+			if (dead_count < 3)
+				fprintf(stderr, "wsload: close frame from the server: %d %.*s\n",
+					plen >= 2 ? p[0] << 8 | p[1] : 0, plen > 2 ? (int)plen - 2 : 0,
+					(const char *)p + 2);
 			return -1;    /* close */
 		} else if (op == 9) {
 			ws_send(c->fd, 0xA, (const char *)p, plen);
@@ -606,8 +723,19 @@ static void conn_read(struct conn *c, int idx)
 		c->state = C_OPEN;
 		open_count++;
 		if (opt.mux) {
-			static const char sub[] = "{\"op\":\"subscribe\",\"id\":1,\"submission\":\"bench\"}";
-			ws_send(c->fd, 1, sub, sizeof(sub) - 1);
+			char sub[128];
+			int sl = snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"id\":1,\"submission\":\"%s\"}",
+					  chan_name((int)(c - conns) % opt.channels));
+			ws_send(c->fd, 1, sub, (size_t)sl);
+		}
+		if (opt.stomp && c - conns < opt.receivers) {
+			static const char conn[] = "CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\n"
+				"passcode:guest\nheart-beat:0,0\n\n";
+			char sub[160];
+			int sl = snprintf(sub, sizeof(sub), "SUBSCRIBE\nid:0\ndestination:/topic/%s\n"
+					  "ack:auto\n\n", chan_name((int)(c - conns) % opt.channels));
+			ws_send(c->fd, 1, conn, sizeof(conn));          /* with its NUL */
+			ws_send(c->fd, 1, sub, (size_t)sl + 1);
 		}
 		size_t hl = (size_t)(end + 4 - buf);
 		memmove(buf, buf + hl, have - hl);
@@ -633,6 +761,12 @@ keep:
 /* ---- publisher ---- */
 
 #ifdef WSLOAD_AMQP
+/* one publisher for both callers: bench/scaleout.py (--amqp PORT, every
+ * gateway consumes the statusgate exchange) and bench/amqp_stomp.py (--amqp
+ * HOST:PORT, statusgate or amq.topic for Web-STOMP, a routing key per
+ * channel). One connection, channel 1, for every publisher index: a channel
+ * keeps the order of its publishes, so each publisher's events still arrive
+ * in order. */
 static amqp_connection_state_t amqp;
 static uint64_t amqp_seq;
 static char amqp_tag[48];
@@ -643,28 +777,36 @@ static void amqp_check(amqp_rpc_reply_t r, const char *what)
 		die("AMQP %s failed", what);
 }
 
-/* one connection, channel 1, for every publisher index */
 static void amqp_open(void)
 {
 	amqp_socket_t *so;
 
 	amqp = amqp_new_connection();
 	so = amqp_tcp_socket_new(amqp);
-	if (!so || amqp_socket_open(so, opt.host, opt.amqp_port))
-		die("cannot connect to RabbitMQ on %s", opt.host);
+	if (!so || amqp_socket_open(so, opt.amqp_host, opt.amqp_port))
+		die("cannot connect to RabbitMQ on %s", opt.amqp_host);
 	amqp_check(amqp_login(amqp, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest"),
 		   "login");
 	amqp_channel_open(amqp, 1);
 	amqp_check(amqp_get_rpc_reply(amqp), "channel.open");
+	/* message_ids unique across runs: statusgate drops a publish whose id
+	 * (the message_id) it has already seen */
 	snprintf(amqp_tag, sizeof(amqp_tag), "wsload-%d-%" PRIu64, (int)getpid(),
 		 now_us(CLOCK_REALTIME));
 }
 
-static void amqp_send(const char *body, int len)
+/* body to --amqp-exchange, routing key --amqp-key for channel chan */
+static void amqp_send(const char *body, int len, int chan)
 {
 	amqp_basic_properties_t p;
-	char mid[80];
+	char mid[80], key[128];
+	const char *pct = strstr(opt.amqp_key, "%s");
 
+	if (pct)
+		snprintf(key, sizeof(key), "%.*s%s%s", (int)(pct - opt.amqp_key), opt.amqp_key,
+			 chan_name(chan), pct + 2);
+	else
+		snprintf(key, sizeof(key), "%s", opt.amqp_key);
 	snprintf(mid, sizeof(mid), "%s-%" PRIu64, amqp_tag, amqp_seq++);
 	memset(&p, 0, sizeof(p));
 	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
@@ -672,8 +814,8 @@ static void amqp_send(const char *body, int len)
 	p.content_type = amqp_cstring_bytes("application/json");
 	p.delivery_mode = 2;
 	p.message_id = amqp_cstring_bytes(mid);
-	if (amqp_basic_publish(amqp, 1, amqp_cstring_bytes("statusgate"),
-			       amqp_cstring_bytes("submission.bench.notification"), 0, 0, &p,
+	if (amqp_basic_publish(amqp, 1, amqp_cstring_bytes(opt.amqp_exchange),
+			       amqp_cstring_bytes(key), 0, 0, &p,
 			       (amqp_bytes_t){ (size_t)len, (void *)body }))
 		die("%s", "AMQP publish failed");
 }
@@ -704,7 +846,8 @@ static void pub_connect(int k)
 	ep_add(pubs[k].fd, EPOLLIN, PUB0 + k);
 }
 
-static void pub_send(int k, int64_t idx)
+/* event idx (-1: a warm-up) for channel chan, from publisher k */
+static void pub_send(int k, int64_t idx, int chan)
 {
 	char note[65536], body[70000], req[71000];
 	int nl, bl, rl;
@@ -719,11 +862,11 @@ static void pub_send(int k, int64_t idx)
 		bl = snprintf(body, sizeof(body), "{\"message\": null, \"notification_message\": \"%s\", "
 			      "\"validation_message\": \"\"}", note);
 	else
-		bl = snprintf(body, sizeof(body), "{\"type\":\"notification\",\"submission\":\"bench\","
-			      "\"notification\":\"%s\"}", note);
+		bl = snprintf(body, sizeof(body), "{\"type\":\"notification\",\"submission\":\"%s\","
+			      "\"notification\":\"%s\"}", chan_name(chan), note);
 #ifdef WSLOAD_AMQP
 	if (opt.amqp_port) {      /* no answer to wait for: never busy */
-		amqp_send(body, bl);
+		amqp_send(body, bl, chan);
 		pubs[k].sent++;
 		if (!t_first_pub && idx >= 0)
 			t_first_pub = ts;
@@ -732,7 +875,7 @@ static void pub_send(int k, int64_t idx)
 #endif
 	rl = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
 		      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		      opt.pub_path, opt.host, opt.port, bl, body);
+		      chan_path(opt.pub_path, chan), opt.host, opt.port, bl, body);
 	if (write_all(pubs[k].fd, req, (size_t)rl))
 		die("%s", "publisher: write failed");
 	pubs[k].busy = 1;
@@ -851,6 +994,18 @@ static int run(void)
 	double hz = (double)sysconf(_SC_CLK_TCK);
 	struct rlimit rl;
 
+	int per_event = N / opt.channels;   /* receivers of one event */
+
+	if (opt.nsteps) {   /* fixed-rate steps: the events are theirs */
+		int64_t total = 0;
+		for (int k = 0; k < opt.nsteps; k++) {
+			step_first[k] = total;
+			total += (int64_t)(opt.rates[k] * opt.step_s + 0.5);
+		}
+		step_first[opt.nsteps] = total;
+		opt.events = (int)total;
+		opt.window = 0;
+	}
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if ((rlim_t)(PUB0 + opt.publishers + 64) > rl.rlim_cur)
 		die("%s", "too few file descriptors: raise ulimit -n");
@@ -865,12 +1020,13 @@ static int run(void)
 	broker.pid = opt.broker_pid;
 	pstat_all(0);
 
-	/* receivers: at most 200 handshakes in flight, so the listen backlog
-	 * never overflows */
+	/* receivers: at most --inflight handshakes in flight (200 by default,
+	 * so the listen backlog never overflows), round-robin over --ports */
 	t_conn0 = now_us(CLOCK_MONOTONIC);
 	t_last_progress = t_conn0;
 	while (open_count + dead_count < PUB0) {
-		while (started < PUB0 && started - open_count - dead_count < 200) {
+		while (started < PUB0 && (!opt.inflight ||
+					  started - open_count - dead_count < opt.inflight)) {
 			struct conn *c = &conns[started];
 			memset(c->last, 0xff, sizeof(c->last));   /* -1 */
 			c->pub = -1;
@@ -900,16 +1056,20 @@ static int run(void)
 	for (int k = 0; k < opt.publishers && !opt.amqp_port; k++)
 		pub_connect(k);
 
-	/* warm-up: every receiver must have one message before we measure */
+	/* warm-up: every receiver must have one message before we measure;
+	 * one warm-up publish per channel, again after a second of silence */
 	t_warm = now_us(CLOCK_MONOTONIC);
 	uint64_t t_resend = 0;
+	int warm_next = opt.channels;
 	while (warm_count < N) {
 		wait_events(10, &t);
-		if (!pubs[0].busy && t - t_resend > 1000000u) {
-			pub_send(0, -1);
+		if (warm_next == opt.channels && t - t_resend > 1000000u)
+			warm_next = 0;
+		while (warm_next < opt.channels && !pubs[0].busy) {
+			pub_send(0, -1, warm_next++);
 			t_resend = t;
 		}
-		if (t - t_warm > 30u * 1000000u) {
+		if (t - t_warm > 120u * 1000000u) {
 			fprintf(stderr, "wsload: only %d of %d receivers got the warm-up message\n",
 				warm_count, N);
 			return 1;
@@ -931,7 +1091,9 @@ static int run(void)
 	}
 	pstat_all(2);
 	uint64_t t0 = now_us(CLOCK_MONOTONIC), self0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
-	uint64_t want = (uint64_t)N * (uint64_t)opt.events;
+	uint64_t want = (uint64_t)per_event * (uint64_t)opt.events;
+	int step = 0;
+	uint64_t step_t0 = t0, t_step_done = 0;
 	t_last_progress = t0;
 	next_event = 0;
 	while (deliveries < want && !dead_count) {
@@ -940,6 +1102,16 @@ static int run(void)
 		 * a publish, so go round the publishers until window or rate stop */
 		int sent;
 		t = now_us(CLOCK_MONOTONIC);
+		if (opt.nsteps && step < opt.nsteps && next_event == step_first[step + 1]) {
+			/* a step is out: the next starts once it arrived (or 5 s on) */
+			if (!t_step_done)
+				t_step_done = t;
+			if (done_upto >= step_first[step + 1] || t - t_step_done > 5000000u) {
+				step++;
+				step_t0 = t;
+				t_step_done = 0;
+			}
+		}
 		do {
 			sent = 0;
 			for (int k = 0; k < opt.publishers && next_event < opt.events; k++) {
@@ -949,7 +1121,12 @@ static int run(void)
 					break;
 				if (opt.rate > 0 && (double)(t - t0) < (double)next_event * 1e6 / opt.rate)
 					break;
-				pub_send(k, next_event++);
+				if (opt.nsteps && (step >= opt.nsteps || next_event >= step_first[step + 1] ||
+						   (double)(t - step_t0) < (double)(next_event - step_first[step]) *
+						   1e6 / opt.rates[step]))
+					break;
+				pub_send(k, next_event, (int)(next_event % opt.channels));
+				next_event++;
 				sent++;
 			}
 		} while (opt.amqp_port && sent);
@@ -958,8 +1135,15 @@ static int run(void)
 			double due = (double)next_event * 1e6 / opt.rate - (double)(t - t0);
 			to = due <= 0 ? 0 : (int)(due / 1000);
 		}
+		if (opt.nsteps && step < opt.nsteps && next_event < step_first[step + 1]) {
+			double due = (double)(next_event - step_first[step]) * 1e6 / opt.rates[step] -
+				     (double)(t - step_t0);
+			to = due <= 0 ? 0 : (int)(due / 1000);
+		} else if (opt.nsteps) {
+			to = 1;
+		}
 		wait_events(to, &t);
-		while (done_upto < opt.events && recv_count[done_upto] >= N)
+		while (done_upto < opt.events && recv_count[done_upto] >= per_event)
 			done_upto++;
 		if (deliveries != last_deliveries) {
 			last_deliveries = deliveries;
@@ -977,9 +1161,11 @@ static int run(void)
 
 	long long ooo = 0, missing = 0;
 	for (int i = 0; i < N; i++) {
+		/* events of receiver i's channel */
+		int mine = opt.events / opt.channels + (i % opt.channels < opt.events % opt.channels);
 		ooo += conns[i].ooo;
-		if (conns[i].got < opt.events)
-			missing += opt.events - conns[i].got;
+		if (conns[i].got < mine)
+			missing += mine - conns[i].got;
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u32);
 	double dur = (double)(t_last_rx - t_first_pub) / 1e6;
@@ -993,12 +1179,32 @@ static int run(void)
 	       "\"missing\":%lld,\"out_of_order\":%lld,\"receivers_lost\":%d,"
 	       "\"bad_frames\":%d,\"http_errors\":%d,\"connect_s\":%.2f,\"client_cpu_s\":%.2f,"
 	       "\"hold_s\":%.1f",
-	       opt.label, opt.nchan ? "nchan" : "statusgate", N, opt.idle, opt.events, opt.size,
+	       opt.label, opt.stomp ? "web-stomp" : opt.nchan ? "nchan" : "statusgate", N, opt.idle,
+	       opt.events, opt.size,
 	       opt.publishers, opt.window, opt.rate, deliveries, dur,
 	       (double)deliveries / dur, (double)deliveries / dur / N,
 	       pct(0.5), pct(0.9), pct(0.99), nlat ? lat[nlat - 1] / 1000.0 : 0,
 	       missing, ooo, dead_count, bad_frames, http_errors, connect_s,
 	       (double)(self1 - self0) / 1e6, opt.hold);
+	printf(",\"channels\":%d,\"stomp\":%d,\"amqp\":%d,\"lat_ms_p999\":%.3f",
+	       opt.channels, opt.stomp, opt.amqp_port != 0, pct(0.999));
+	if (opt.nsteps) {
+		printf(",\"steps\":[");
+		for (int k = 0; k < opt.nsteps; k++) {
+			uint32_t *v = step_lat[k].v;
+			size_t n = step_lat[k].n;
+			long long sent = step_first[k + 1] - step_first[k];
+#define SP(p) (n ? v[(size_t)((p) * (double)(n - 1) + 0.5)] / 1000.0 : 0)
+			if (n)
+				qsort(v, n, sizeof(*v), cmp_u32);
+			printf("%s{\"rate\":%.0f,\"events\":%lld,\"deliveries\":%zu,\"expected\":%lld,"
+			       "\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f}",
+			       k ? "," : "", opt.rates[k], sent, n, sent * per_event,
+			       SP(0.5), SP(0.99), SP(0.999), n ? v[n - 1] / 1000.0 : 0);
+#undef SP
+		}
+		printf("]");
+	}
 	/* with several servers the server_* figures are their sums */
 	long rss0 = 0, hwm = 0;
 	long long cpu = 0, mcpu = 0;
@@ -1032,6 +1238,158 @@ static int run(void)
 	return missing || ooo || dead_count ? 3 : 0;
 }
 
+/* ---- connections: memory per idle connection and handshakes/s ---- */
+
+/* open descriptors of a process (its sockets, the listener, files) */
+static int proc_fds(int pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(dir = opendir(path)))
+		return -1;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* conns with several servers (--ports, --server-pid lists): the sum over
+ * the servers of a VmXXX line (kB) or of their descriptors; -1 if one of
+ * them cannot be read, 0 without --server-pid */
+static long servers_mem(const char *key)
+{
+	long sum = 0;
+
+	for (int i = 0; i < opt.nservers; i++) {
+		long v = proc_mem(opt.server_pids[i], key);
+		if (v < 0)
+			return -1;
+		sum += v;
+	}
+	return sum;
+}
+
+static int servers_fds(void)
+{
+	int sum = 0;
+
+	for (int i = 0; i < opt.nservers; i++) {
+		int v = proc_fds(opt.server_pids[i]);
+		if (v < 0)
+			return -1;
+		sum += v;
+	}
+	return sum;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * conns: R rounds of: open N WebSockets on --sub-path (at most --inflight
+ * handshakes at a time, 0: all N at once; spread over --ports like run's
+ * receivers, and then RSS and descriptors are the sums over the
+ * --server-pid list), time them (handshakes/s: N over
+ * the time from the first connect() to the last 101), let the server settle
+ * and read its VmRSS, then reset every connection (SO_LINGER 0: no
+ * TIME_WAIT, so that the next round finds free ports) and wait until the
+ * server has closed them (its descriptor count is back). The last round
+ * stays open while its RSS is read. RSS per connection = (RSS with N open
+ * - RSS before the first round) / N, fresh (round 1) and after churn (the
+ * last round).
+ */
+static int conns_run(void)
+{
+	int N = opt.receivers, R = opt.rounds < 1 ? 1 : opt.rounds;
+	double *hs = calloc((size_t)R, sizeof(double));
+	long *rss = calloc((size_t)R, sizeof(long)), rss0 = 0;
+	int fd0 = servers_fds();
+	struct rlimit rl;
+	uint64_t t;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if ((rlim_t)(N + 64) > rl.rlim_cur)
+		die("%s", "too few file descriptors: raise ulimit -n");
+	conns = calloc((size_t)N, sizeof(*conns));
+	rbuf = malloc(RBUF);
+	recv_count = calloc(1, sizeof(int));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!conns || !rbuf || !hs || !rss || ep < 0)
+		die("%s", "out of memory");
+	rss0 = servers_mem("VmRSS:");
+	for (int r = 0; r < R; r++) {
+		int started = 0;
+		uint64_t t0 = now_us(CLOCK_MONOTONIC);
+
+		open_count = dead_count = 0;
+		memset(conns, 0, (size_t)N * sizeof(*conns));
+		while (open_count + dead_count < N) {
+			while (started < N && (!opt.inflight ||
+					       started - open_count - dead_count < opt.inflight)) {
+				struct conn *c = &conns[started];
+				c->pub = -1;
+				c->fd = tcp_connect(opt.host, opt.ports[started % opt.nports]);
+				if (c->fd < 0)
+					die("connect: %s", strerror(errno));
+				c->state = C_CONNECTING;
+				ep_add(c->fd, EPOLLOUT, started);
+				started++;
+			}
+			wait_events(100, &t);
+			if ((double)(t - t0) > opt.connect_timeout * 1e6)
+				die("%s", "connections did not all open in time (--connect-timeout)");
+		}
+		hs[r] = (double)N / ((double)(now_us(CLOCK_MONOTONIC) - t0) / 1e6);
+		if (dead_count)
+			fprintf(stderr, "wsload: %d of %d connections failed in round %d\n",
+				dead_count, N, r + 1);
+		/* let the server finish what each connect started (frees, state) */
+		for (uint64_t tq = now_us(CLOCK_MONOTONIC); now_us(CLOCK_MONOTONIC) - tq < 1000000;)
+			wait_events(50, &t);
+		rss[r] = servers_mem("VmRSS:");
+		if (r == R - 1)
+			break;
+		for (int i = 0; i < N; i++) {
+			struct linger lg = { 1, 0 };
+			if (conns[i].state == C_DEAD)
+				continue;
+			setsockopt(conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(conns[i].fd);
+			free(conns[i].pend);
+			free(conns[i].msg);
+		}
+		if (opt.nservers)
+			for (int k = 0; k < 1000 && servers_fds() > fd0 + 8 * opt.nservers; k++)
+				usleep(20000);
+		usleep(200000);
+	}
+	double hsorted[64];
+	int nh = R < 64 ? R : 64;
+	memcpy(hsorted, hs, (size_t)nh * sizeof(double));
+	qsort(hsorted, (size_t)nh, sizeof(double), cmp_dbl);
+	printf("{\"label\":\"%s\",\"server\":\"%s\",\"mode\":\"conns\",\"conns\":%d,\"rounds\":%d,"
+	       "\"inflight\":%d,\"handshakes_per_s\":[", opt.label, opt.nchan ? "nchan" : "statusgate",
+	       N, R, opt.inflight);
+	for (int r = 0; r < R; r++)
+		printf("%s%.0f", r ? "," : "", hs[r]);
+	printf("],\"handshakes_per_s_median\":%.0f,\"server_rss0_kb\":%ld,\"rss_kb\":[",
+	       hsorted[nh / 2], rss0);
+	for (int r = 0; r < R; r++)
+		printf("%s%ld", r ? "," : "", rss[r]);
+	printf("],\"bytes_per_conn_fresh\":%.0f,\"bytes_per_conn_churned\":%.0f,\"failed\":%d}\n",
+	       (double)(rss[0] - rss0) * 1024.0 / N, (double)(rss[R - 1] - rss0) * 1024.0 / N,
+	       dead_count);
+	return dead_count ? 3 : 0;
+}
+
 /* ---- the syscall floor ---- */
 
 struct floor_reader {
@@ -1040,9 +1398,22 @@ struct floor_reader {
 	uint64_t want;
 };
 
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 static void *floor_read(void *arg)
 {
 	struct floor_reader *r = arg;
+
+	pin_to(opt.pin_reader);
 	struct epoll_event ev[256];
 	int e = epoll_create1(0);
 	uint64_t got = 0;
@@ -1126,6 +1497,7 @@ static int floor_run(void)
 	r.n = N;
 	r.want = (uint64_t)N * (uint64_t)opt.events * flen;
 	pthread_create(&th, NULL, floor_read, &r);
+	pin_to(opt.pin_writer);
 
 	/* the writer: blocking writes, one frame per socket per event, as a
 	 * server that writes one frame per WRITEABLE does at best */
@@ -1154,12 +1526,18 @@ static int floor_run(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || (strcmp(argv[1], "run") && strcmp(argv[1], "floor"))) {
-		fprintf(stderr, "usage: wsload run|floor [--port P --receivers N --events M --size B\n"
-			"  --sub-path P --pub-path P --nchan --mux --publishers K --window W --rate R\n"
-			"  --server-pid PID --label L]\n");
+	if (argc < 2 || (strcmp(argv[1], "run") && strcmp(argv[1], "floor") &&
+			 strcmp(argv[1], "conns"))) {
+		fprintf(stderr, "usage: wsload run|floor|conns [--port P --receivers N --events M --size B\n"
+			"  --sub-path P --pub-path P --nchan --mux --stomp --publishers K --window W --rate R\n"
+			"  --idle I --idle-path P --channels C --inflight K --connect-timeout S --hold S\n"
+			"  --ports P1,P2 --server-pid PID1,PID2 --broker-pid PID --label L --idle-timeout S\n"
+			"  --amqp [HOST:]PORT --amqp-exchange X --amqp-key K --rates R1,R2 --step-s S\n"
+			"  --rounds R (conns) --pin WCPU,RCPU (floor)]\n");
 		return 2;
 	}
 	parse_opts(argc, argv);
+	if (!strcmp(argv[1], "conns"))
+		return conns_run();
 	return strcmp(argv[1], "run") ? floor_run() : run();
 }

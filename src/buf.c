@@ -14,6 +14,7 @@ struct gw_buf *gw_buf_new(const void *data, size_t len)
 	if (!b)
 		return NULL;
 	b->refs = 1;
+	b->hdr = 0;
 	b->len = len;
 	b->t_in_ns = 0;
 	if (len)

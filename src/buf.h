@@ -20,6 +20,9 @@
 
 struct gw_buf {
 	unsigned refs;
+	unsigned char hdr;       /* service thread: bytes of the WebSocket frame
+				  * header built right before the payload (the
+				  * same for every receiver); 0: not built yet */
 	size_t len;              /* payload bytes, not counting GW_PRE or NUL */
 	uint64_t t_in_ns;        /* a live event's publish arrival (metrics_now_ns),
 				  * for publish-to-send when a frame of it is

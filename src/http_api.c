@@ -37,8 +37,12 @@ struct http_pending {
 	struct lws *wsi;
 };
 
+#define PATH_LIMIT 256       /* longest request path we answer (414 beyond) */
+
+/* lws's per-session data of an HTTP connection; the same memory serves a
+ * WebSocket after an upgrade, so it is kept as small as ws_session's */
 struct http_pss {
-	char path[256];
+	char *path;              /* the request's path, query cut; malloc'd */
 	int method;              /* LWSHUMETH_* */
 	unsigned char *body;     /* request body; malloc'd */
 	size_t blen, bcap;
@@ -142,11 +146,15 @@ static int on_writeable(struct lws *wsi, struct http_pss *h)
 		if (write_headers(wsi, h))
 			return -1;
 		h->headers_sent = 1;
-		if (h->rlen) {
+		/* a short answer (a publish's) follows its headers at once
+		 * rather than a WRITEABLE round trip later: lws keeps whatever
+		 * the socket did not take and sends it first */
+		if (h->rlen > BODY_CHUNK || lws_partial_buffered(wsi)) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
-	} else {
+	}
+	if (h->rlen) {
 		n = h->rlen - h->roff;
 		if (n > BODY_CHUNK)
 			n = BODY_CHUNK;
@@ -544,13 +552,15 @@ static int on_http(struct hub *hub, struct lws *wsi, struct http_pss *h)
 	char *uri = NULL, clen[32];
 	int ulen = 0;
 
+	free(h->path);           /* the last request's on this connection */
 	memset(h, 0, sizeof(*h));
 	/* stopping: take no new request (the connection just closes), so that
 	 * no answer is begun that the shutdown could cut short */
 	if (hub_draining(hub))
 		return -1;
 	h->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
-	if (h->method < 0 || !uri || ulen <= 0 || (size_t)ulen >= sizeof(h->path)) {
+	if (h->method < 0 || !uri || ulen <= 0 || ulen >= PATH_LIMIT ||
+	    !(h->path = malloc((size_t)ulen + 1))) {
 		h->close_after = 1;
 		return reply_error(wsi, h, 414, "bad_request", "request line too long or unreadable");
 	}
@@ -656,6 +666,8 @@ static void release(struct lws *wsi, struct http_pss *h)
 	body_drop(h);
 	free(h->resp);
 	h->resp = NULL;
+	free(h->path);
+	h->path = NULL;
 }
 
 int http_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)

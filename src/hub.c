@@ -3,21 +3,34 @@
  * otherwise.
  *
  * Sending: each session has a ring of references to shared payload buffers
- * (sendq.h). Fan-out appends a reference per member and asks for WRITEABLE;
- * each WRITEABLE makes exactly one lws_write() of the oldest buffer, as a
- * WebSocket text message or, for SSE, as HTTP body bytes. Every event is
- * serialised once per format (the writer makes the /ws and legacy frames;
- * fan-out makes the SSE form once, for the first SSE member), and every
- * member holds a reference to the same bytes.
+ * (sendq.h). Every event is serialised once per format (the writer makes
+ * the /ws and legacy frames; fan-out makes the SSE form once, for the first
+ * SSE member), and every member holds a reference to the same bytes.
+ * Fan-out appends a reference per member and marks the session dirty;
+ * before the event loop waits (hub_flush, a libev prepare watcher, as Redis
+ * writes its clients in beforeSleep) each dirty session's frames go to its
+ * socket in one sendmsg, the WebSocket header of an event built once in its
+ * buffer for every receiver. Only a socket that is full waits for lws's
+ * WRITEABLE (and so costs an epoll_ctl); the rest of a frame the socket
+ * took only in part is lws's to send, before anything else. That direct
+ * path is for WebSockets on plain TCP (no extension is offered); under TLS,
+ * and for SSE, each WRITEABLE makes one lws_write() of the oldest buffer,
+ * as a WebSocket text message or as HTTP body bytes. Nothing is written
+ * once a close frame went out or came in (output_closed).
  *
  * Two kinds of members. A subscription in mode all must get every event:
  * its frames count against --send-queue, and a member whose queue is full
  * is not waited for: its queue is dropped, it is told it lags (on /ws) and
  * it is closed with 1013, so one slow browser never delays the rest of its
  * group. A subscription that wants the latest state (mode latest, every
- * legacy and SSE one: each frame carries the whole state) keeps at most one
- * live frame queued, which a newer event replaces in place (conflation); it
- * never lags, and its memory is one frame per subscription.
+ * legacy and SSE one: each frame carries the whole state) gets every event
+ * while its reader keeps up; once the reader is behind, a newer event
+ * replaces its frame still queued, in place (conflation): it never lags,
+ * and its memory is one frame per subscription, plus what was queued for it
+ * before it fell behind (at most one loop turn's events). A direct session
+ * is behind when its socket is full (a write was refused or cut short);
+ * any other (TLS, SSE: one frame per writable callback) whenever a frame of
+ * the subscription is still queued.
  *
  * Ordering: a subscription remembers the last seq it was given (snapshot,
  * replay or live). Fan-out skips events at or below it, so an event that was
@@ -31,10 +44,14 @@
  */
 #include "hub.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "bridge.h"
@@ -68,6 +85,12 @@
  * wait for the next turn, so reads, handshakes and answers are not starved
  * by a batch of 1,024 events to 10,000 watchers (a job is not split) */
 #define FANOUT_BUDGET 65536
+/* unsent bytes the kernel keeps per direct WebSocket (TCP_NOTSENT_LOWAT) */
+#define NOTSENT_LOWAT (128 * 1024)
+/* frames per sendmsg at most */
+#define FLUSH_FRAMES 64
+/* a close frame's reason: what fits in a control frame after the code */
+#define CLOSE_REASON_MAX 123
 
 struct hub {
 	const struct gw_config *cfg;
@@ -85,6 +108,10 @@ struct hub {
 	size_t nsse;                 /* of which SSE streams */
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
+	/* sessions with frames queued in this loop turn, written by hub_flush
+	 * before the loop sleeps (each session's dirty is 1 + its index) */
+	struct gw_session **dirty;
+	unsigned ndirty, capdirty;
 	/* committed jobs not yet fanned out, in commit order (linked by next) */
 	struct gw_job *pending, **pending_tail;
 };
@@ -125,6 +152,7 @@ void hub_free(struct hub *h)
 		finish_job(NULL, j);
 	}
 	registry_free(h->reg);
+	free(h->dirty);
 	free(h);
 }
 
@@ -199,6 +227,8 @@ void hub_tick(struct hub *h)
 			s->deadline = 0;
 			s->on_deadline(s);
 		}
+		if (!s->q.len && s->q.ent)
+			sendq_free(&s->q);   /* idle: no ring until its next frame */
 		/* the drops below close at once (LWS_TO_KILL_SYNC: we are not
 		 * inside a callback of that connection); lws 4.1's asynchronous
 		 * kill waits for its own timer, which its libev glue fires late.
@@ -319,22 +349,38 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	memset(s, 0, sizeof(*s));
 	sendq_init(&s->q);
 	s->wsi = wsi;
-	s->kind = kind;
+	s->kind = (unsigned char)kind;
 	s->mux = kind == GW_SESS_MUX;
 	s->seen = mono_s();
-	snprintf(s->ip, sizeof(s->ip), "%s", ip);
+	s->fd = lws_get_socket_fd(wsi);
+	/* our own sendmsg only where the bytes on the socket are the frames
+	 * themselves: a WebSocket, not under TLS, not inside an h2 stream
+	 * (server.c offers no extension: permessage-deflate would transform
+	 * the payload) */
+	s->direct = kind != GW_SESS_SSE && !h->cfg->tls_cert &&
+		    lws_get_network_wsi(wsi) == wsi && s->fd >= 0;
+	if (s->direct) {
+		/* the kernel takes at most this much unsent data: a reader that
+		 * stops is then held by its own queue, whose bounds (or
+		 * conflation) decide, instead of by up to tcp_wmem's 4 MB of
+		 * per-socket copies */
+		int lowat = NOTSENT_LOWAT;
+
+		setsockopt(s->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+	}
 	if (h->cfg->send_buffer > 0) {
 		/* what the kernel holds for a reader that does not keep up is
 		 * stale by the time it arrives: a small buffer leaves the
 		 * waiting to the queue, where newer states replace older ones */
 		int n = (int)h->cfg->send_buffer;
-		lws_sockfd_type fd = lws_get_socket_fd(wsi);
 
-		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)))
+		if (s->fd >= 0 && setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n)))
 			GW_WARN("%s: cannot set the send buffer of %s's socket", __func__, ip);
 	}
-	if (iplimit_add(&h->ips, s->ip))
+	s->ip = "?";
+	if (iplimit_add(&h->ips, ip))
 		return -1;   /* s->hub stays NULL: nothing to undo at close */
+	s->ip = iplimit_key(h->ips, ip);   /* the table's copy, not one per session */
 	s->hub = h;
 	s->next = h->sessions;
 	if (h->sessions)
@@ -352,6 +398,51 @@ static void queue_gauges(const struct gw_session *s, unsigned len0, size_t bytes
 {
 	GW_ADD(queued_frames, (int64_t)s->q.len - (int64_t)len0);
 	GW_ADD(queued_bytes, (int64_t)s->q.bytes - (int64_t)bytes0);
+}
+
+/* s has frames for hub_flush to write before the loop sleeps */
+static void mark_dirty(struct gw_session *s)
+{
+	struct hub *h = s->hub;
+
+	if (s->dirty)
+		return;
+	if (h->ndirty == h->capdirty) {
+		unsigned ncap = h->capdirty ? h->capdirty * 2 : 256;
+		struct gw_session **nd = realloc(h->dirty, ncap * sizeof(*nd));
+
+		if (!nd) {   /* out of memory: the slower way still works */
+			lws_callback_on_writable(s->wsi);
+			return;
+		}
+		h->dirty = nd;
+		h->capdirty = ncap;
+	}
+	h->dirty[h->ndirty++] = s;
+	s->dirty = h->ndirty;
+}
+
+static void undirty(struct gw_session *s)
+{
+	struct hub *h = s->hub;
+	struct gw_session *last;
+
+	if (!s->dirty)
+		return;
+	last = h->dirty[--h->ndirty];
+	h->dirty[s->dirty - 1] = last;
+	last->dirty = s->dirty;
+	s->dirty = 0;
+}
+
+/* s's queue was empty and has a frame now: a direct session's is written
+ * before the loop sleeps, another's at its next WRITEABLE */
+static void want_write(struct gw_session *s)
+{
+	if (s->direct)
+		mark_dirty(s);
+	else
+		lws_callback_on_writable(s->wsi);
 }
 
 static void queue_clear(struct gw_session *s)
@@ -372,6 +463,7 @@ void hub_session_close(struct gw_session *s)
 		return;   /* never opened */
 	registry_leave_all(h->reg, &s->subs);
 	queue_clear(s);
+	undirty(s);
 	sendq_free(&s->q);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -381,7 +473,8 @@ void hub_session_close(struct gw_session *s)
 		s->next->prev = s->prev;
 	h->nsessions--;
 	h->nsse -= s->kind == GW_SESS_SSE;
-	iplimit_del(&h->ips, s->ip);
+	iplimit_del(&h->ips, s->ip);   /* (frees the string s->ip points to) */
+	s->ip = "?";
 	gauges(h);
 	s->hub = NULL;
 }
@@ -420,7 +513,7 @@ void hub_close_soon(struct gw_session *s, int code, const char *reason)
 	if (s->close_code)
 		return;
 	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	s->close_reason = reason;
 	if (s->rx_paused) {      /* let the peer's close frame in */
 		s->rx_paused = 0;
 		lws_rx_flow_control(s->wsi, 1);
@@ -464,7 +557,7 @@ static int queue_push(struct gw_session *s, struct gw_buf *b, int force)
 	if (sendq_push(&s->q, b))
 		return -1;
 	if (!len0)
-		lws_callback_on_writable(s->wsi);
+		want_write(s);
 	queue_gauges(s, len0, bytes0);
 	return 0;
 }
@@ -480,13 +573,13 @@ static int queue_latest(struct gw_session *s, struct reg_sub *sub, struct gw_buf
 
 	if (s->close_code || s->output_closed)
 		return -1;
-	r = sendq_put_latest(&s->q, b, &sub->qslot);
+	r = sendq_put_latest(&s->q, b, &sub->qslot, !s->direct || s->behind);
 	if (r < 0)
 		return -1;
 	if (r == 1)
 		GW_INC(conflated);
 	if (!len0)
-		lws_callback_on_writable(s->wsi);
+		want_write(s);
 	queue_gauges(s, len0, bytes0);
 	return 0;
 }
@@ -543,6 +636,160 @@ void hub_send_str(struct gw_session *s, char *json)
 	gw_buf_unref(b);
 }
 
+/* n frames left s's queue, written (or, the last of them, handed to lws in
+ * part): counted, the replay grace used up, publish-to-send observed for
+ * live events, and a client whose replies piled up is read again */
+static void written(struct gw_session *s, struct gw_buf *const *b, unsigned n,
+		    unsigned len0, size_t bytes0)
+{
+	uint64_t now = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (b[i]->t_in_ns) {
+			if (!now)
+				now = metrics_now_ns();
+			metrics_observe(&gw_metrics.publish_to_send_seconds, now - b[i]->t_in_ns);
+		}
+	queue_gauges(s, len0, bytes0);
+	GW_ADD(frames_out, n);
+	s->qgrace = s->qgrace > n ? s->qgrace - n : 0;
+	if (s->rx_paused && sendq_bounded(&s->q) <= (unsigned)s->hub->cfg->send_queue / 2) {
+		s->rx_paused = 0;
+		lws_rx_flow_control(s->wsi, 1);
+	}
+}
+
+/* the WebSocket header of a server text frame carrying b (FIN, no mask: the
+ * same bytes for every receiver), built once per buffer in the spare bytes
+ * right before its payload, so that header and payload are one piece; its
+ * length. lws_write (TLS sessions) writes its own header there, the same
+ * bytes. */
+static unsigned frame_header(struct gw_buf *b)
+{
+	unsigned char *p = gw_buf_data(b);
+	uint64_t len = b->len;
+
+	if (b->hdr)
+		return b->hdr;
+	if (len < 126) {
+		p[-2] = 0x81;
+		p[-1] = (unsigned char)len;
+		b->hdr = 2;
+	} else if (len < 65536) {
+		p[-4] = 0x81;
+		p[-3] = 126;
+		p[-2] = (unsigned char)(len >> 8);
+		p[-1] = (unsigned char)len;
+		b->hdr = 4;
+	} else {
+		p[-10] = 0x81;
+		p[-9] = 127;
+		for (int i = 0; i < 8; i++)
+			p[-8 + i] = (unsigned char)(len >> (56 - 8 * i));
+		b->hdr = 10;
+	}
+	return b->hdr;
+}
+
+/*
+ * Writes a direct session's queued frames with one sendmsg (of up to
+ * FLUSH_FRAMES whole frames, header and payload each one piece), again
+ * while the socket takes everything. A frame the socket took only part of
+ * is handed, for its rest, to lws as raw bytes (lws_write LWS_WRITE_HTTP:
+ * sent, or kept in lws's own buffer, which lws writes before anything else
+ * on the connection, a ping or the next WRITEABLE), so the frames on the
+ * wire are always whole and in order. When the socket is full the rest
+ * waits for WRITEABLE. Only while lws has nothing buffered of its own
+ * (lws_partial_buffered), and never after a close frame: the callers check
+ * output_closed. 0, or -1 when the connection failed.
+ */
+static int flush_direct(struct gw_session *s)
+{
+	while (s->q.len) {
+		struct iovec iov[FLUSH_FRAMES];
+		struct gw_buf *out[FLUSH_FRAMES];
+		struct msghdr mh;
+		unsigned n, done = 0, len0 = s->q.len;
+		size_t bytes0 = s->q.bytes;
+		ssize_t w;
+		int failed = 0;
+
+		if (lws_partial_buffered(s->wsi)) {
+			s->behind = 1;
+			lws_callback_on_writable(s->wsi);   /* lws flushes its part first */
+			return 0;
+		}
+		for (n = 0; n < s->q.len && n < FLUSH_FRAMES; n++) {
+			struct gw_buf *b = sendq_at(&s->q, n);
+			unsigned h = frame_header(b);
+
+			iov[n].iov_base = gw_buf_data(b) - h;
+			iov[n].iov_len = h + b->len;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = n;
+		w = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				s->behind = 1;
+				lws_callback_on_writable(s->wsi);
+				return 0;
+			}
+			return -1;
+		}
+		/* whole frames leave the queue; so does one cut short, whose
+		 * rest lws now owns */
+		while (done < n && (size_t)w >= iov[done].iov_len) {
+			w -= (ssize_t)iov[done].iov_len;
+			out[done++] = sendq_pop(&s->q);
+		}
+		if (done < n && w > 0) {
+			out[done] = sendq_pop(&s->q);
+			failed = lws_write(s->wsi, (unsigned char *)iov[done].iov_base + w,
+					   iov[done].iov_len - (size_t)w, LWS_WRITE_HTTP) < 0;
+			done++;
+		}
+		written(s, out, done, len0, bytes0);
+		for (unsigned i = 0; i < done; i++)
+			gw_buf_unref(out[i]);
+		if (failed)
+			return -1;
+		if (done < n || lws_partial_buffered(s->wsi)) {
+			s->behind = 1;
+			lws_callback_on_writable(s->wsi);   /* the socket is full */
+			return 0;
+		}
+	}
+	s->behind = 0;
+	/* the close frame, or a replay's next page, need a WRITEABLE turn */
+	if (s->close_code || s->on_drain)
+		lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
+void hub_flush(struct hub *h)
+{
+	/* flush_direct queues nothing, so the list only shrinks here */
+	while (h->ndirty) {
+		struct gw_session *s = h->dirty[--h->ndirty];
+
+		s->dirty = 0;
+		if (s->output_closed || !s->q.len)
+			continue;
+		if (flush_direct(s)) {
+			/* the connection failed: nothing more for it, and lws
+			 * closes it now (we are in no callback of its; its
+			 * CLOSED unlinks s) */
+			s->output_closed = 1;
+			queue_clear(s);
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_SYNC);
+		}
+	}
+}
+
 int hub_writeable(struct gw_session *s)
 {
 	unsigned len0 = s->q.len;
@@ -565,6 +812,9 @@ int hub_writeable(struct gw_session *s)
 		return 0;
 	}
 	if (!s->q.len && s->close_code) {
+		const char *reason = s->close_reason ? s->close_reason : "";
+		size_t rlen = strnlen(reason, CLOSE_REASON_MAX);
+
 		/* an SSE stream just ends: HTTP has no close code */
 		if (s->kind == GW_SESS_SSE)
 			return -1;
@@ -574,48 +824,46 @@ int hub_writeable(struct gw_session *s)
 			 * at once instead of arming a timer for the peer's
 			 * answer, and arming ten thousand of those in lws 4.1's
 			 * sorted timer list costs seconds of CPU at shutdown */
-			unsigned char frame[LWS_PRE + 2 + sizeof(s->close_reason)];
-			size_t rlen = strlen(s->close_reason);
+			unsigned char frame[LWS_PRE + 2 + CLOSE_REASON_MAX];
 
 			frame[LWS_PRE] = (unsigned char)(s->close_code >> 8);
 			frame[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
-			memcpy(frame + LWS_PRE + 2, s->close_reason, rlen);
+			memcpy(frame + LWS_PRE + 2, reason, rlen);
 			lws_write(s->wsi, frame + LWS_PRE, rlen + 2, GW_LWS_WRITE_CLOSE);
 			s->output_closed = 1;
 			return -1;
 		}
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+				 (unsigned char *)(uintptr_t)reason, rlen);
 		return -1;
 	}
 	if (!s->q.len) {
-		/* asked to refill (a replay page that its filter emptied) */
+		s->behind = 0;   /* lws wrote what it held for us */
+		/* asked to refill (a replay's next page, or one that its
+		 * filter emptied) */
 		if (s->on_drain && !s->close_code) {
 			s->on_drain(s);
-			if (s->q.len)
+			if (s->q.len && !s->direct)
 				lws_callback_on_writable(s->wsi);
 		}
 		return 0;
 	}
+	if (s->direct) {
+		undirty(s);      /* written now */
+		return flush_direct(s);
+	}
 	b = sendq_pop(&s->q);
-	queue_gauges(s, len0, bytes0);
 	/* lws keeps what the socket does not take and sends it before the
 	 * next WRITEABLE: one lws_write per callback */
 	n = lws_write(s->wsi, gw_buf_data(b), b->len,
 		      s->kind == GW_SESS_SSE ? LWS_WRITE_HTTP : LWS_WRITE_TEXT);
-	if (n >= 0 && b->t_in_ns)   /* a live event: publish-to-send, per frame written */
-		metrics_observe(&gw_metrics.publish_to_send_seconds,
-				metrics_now_ns() - b->t_in_ns);
+	if (n >= 0)
+		written(s, &b, 1, len0, bytes0);
+	else
+		queue_gauges(s, len0, bytes0);
 	gw_buf_unref(b);
 	if (n < 0)
 		return -1;
-	GW_INC(frames_out);
-	if (s->qgrace)
-		s->qgrace--;
-	if (s->rx_paused && sendq_bounded(&s->q) <= (unsigned)s->hub->cfg->send_queue / 2) {
-		s->rx_paused = 0;
-		lws_rx_flow_control(s->wsi, 1);
-	}
 	if (!s->q.len && s->on_drain && !s->close_code)
 		s->on_drain(s);
 	if (s->q.len || s->close_code)
@@ -681,6 +929,11 @@ static size_t fanout(struct hub *h, const struct gw_job *j)
 	GW_INC(events);
 	if (!g)
 		return 0;
+	/* the state late joiners of a legacy socket get (ws_session.c), with
+	 * the time of its event at the latest: the job's arrival */
+	registry_state_set(g, j->legacy, j->seq,
+			   (int64_t)time(NULL) -
+			   (int64_t)((metrics_now_ns() - j->t_in_ns) / 1000000000u) - 1);
 	m = registry_members(g, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct reg_sub *sub = m[i];

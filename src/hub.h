@@ -15,10 +15,11 @@
  * per-session data, and its kind says how its frames are written.
  *
  * Latest-state delivery: a subscription in mode latest (and every legacy
- * and SSE one, whose frames each carry the whole state) has at most one
- * live frame queued; a newer event of its submission replaces that frame
- * where it stands (sendq.h), so a slow reader is never closed for being
- * slow and its memory is bounded by its subscriptions.
+ * and SSE one, whose frames each carry the whole state) gets every event
+ * while its reader keeps up; once the reader is behind, a newer event of
+ * its submission replaces the frame still queued where it stands
+ * (sendq.h), so a slow reader is never closed for being slow and its
+ * memory is bounded by its subscriptions.
  */
 #ifndef GW_HUB_H
 #define GW_HUB_H
@@ -58,23 +59,33 @@ struct gw_session {
 	struct lws *wsi;
 	struct hub *hub;
 	struct gw_session *prev, *next;   /* the hub's list of open sessions */
-	int kind;                /* enum gw_session_kind */
-	int mux;                 /* 1: /ws; 0: legacy or SSE */
-	char ip[GW_ADDR_MAX];    /* the client's address (forwarded through a trusted proxy) */
+	unsigned char kind;      /* enum gw_session_kind */
+	unsigned char mux;       /* 1: /ws; 0: legacy or SSE */
+	unsigned char direct;    /* frames go to the socket with our own sendmsg
+				  * (a WebSocket on plain TCP, no extension) */
+	unsigned char output_closed; /* a close frame went out or came in: no more data */
+	unsigned char rx_paused; /* we stopped reading its commands until its queue drains */
+	unsigned char ping_due;  /* a ping goes out at the next WRITEABLE */
+	unsigned char pinged;    /* one went out since the peer was last seen */
+	unsigned char behind;    /* direct: its socket is full, frames wait for
+				  * WRITEABLE (latest-state frames are then
+				  * replaced, not appended) */
+	unsigned char close_at_once; /* shutdown: our close frame, then the TCP
+				  * close (no waiting for the peer's answer) */
+	int fd;                  /* the socket (direct sessions write to it) */
+	const char *ip;          /* the client's address (forwarded through a
+				  * trusted proxy): the core's per-address count
+				  * holds the string while the session is open */
 	struct reg_sub *subs;    /* this session's subscriptions */
 	struct sendq q;          /* frames to write, oldest first */
 	unsigned qgrace;         /* replayed frames still queued (an upper bound):
 				  * fan-out may exceed --send-queue by this many */
+	unsigned dirty;          /* 1 + its index in the core's list of sessions
+				  * with frames to write before the loop sleeps; 0: none */
 	int close_code;          /* non-zero: close once WRITEABLE */
-	int output_closed;       /* a close frame went out or came in: no more data */
-	char close_reason[96];
-	int rx_paused;           /* we stopped reading its commands until its queue drains */
+	const char *close_reason;/* a string constant (hub_close_soon) */
 	int64_t seen;            /* monotonic second anything last came from the peer */
-	int ping_due;            /* a ping goes out at the next WRITEABLE */
-	int pinged;              /* one went out since the peer was last seen */
 	int64_t close_by;        /* monotonic second: closing, dropped if still open then */
-	int close_at_once;       /* shutdown: our close frame, then the TCP close
-				  * (no waiting for the peer's answer) */
 	/* the adapter's deadline: hub_tick calls on_deadline(s) once the wall
 	 * clock (unix seconds) reaches it; 0: none */
 	int64_t deadline;
@@ -174,11 +185,17 @@ int hub_send(struct gw_session *s, struct gw_buf *b, int kind);
 unsigned hub_queued(const struct gw_session *s);
 /* a reply made for s only; takes a malloc'd string (NULL: out of memory) */
 void hub_send_str(struct gw_session *s, char *json);
-/* closes s with code once its queue is written (5 s at most) */
+/* closes s with code once its queue is written (5 s at most); reason is a
+ * string constant of at most 123 bytes (it is kept, not copied) */
 void hub_close_soon(struct gw_session *s, int code, const char *reason);
-/* WRITEABLE: writes the oldest queued frame (a WebSocket message, or HTTP
- * body bytes for SSE); -1 to close the connection */
+/* WRITEABLE: writes what is queued: a direct session's frames in one
+ * sendmsg, otherwise the oldest frame (a WebSocket message, or HTTP body
+ * bytes for SSE); -1 to close the connection */
 int hub_writeable(struct gw_session *s);
+/* before the event loop waits (libev prepare): writes the frames queued in
+ * this loop turn, every direct session's in one sendmsg, without asking lws
+ * for WRITEABLE (and so without an epoll_ctl) unless the socket is full */
+void hub_flush(struct hub *h);
 /* lws is closing the connection itself (it sent a close frame for a
  * protocol error, or answers the peer's close): nothing more may be written
  * after that frame (RFC 6455 5.5.1), so the queue is dropped and s leaves

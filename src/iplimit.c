@@ -50,6 +50,16 @@ size_t iplimit_count(const struct ip_table *t, const char *ip)
 	return e ? e->count : 0;
 }
 
+const char *iplimit_key(const struct ip_table *t, const char *ip)
+{
+	struct ip_entry *e;
+
+	if (!t)
+		return NULL;
+	e = *slot(t, ip);
+	return e ? e->ip : NULL;
+}
+
 size_t iplimit_addresses(const struct ip_table *t)
 {
 	return t ? t->n : 0;

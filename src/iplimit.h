@@ -16,6 +16,9 @@ struct ip_table;
 size_t iplimit_count(const struct ip_table *t, const char *ip);
 /* counts one more connection from ip, creating *t if needed; 0 or -1 (ENOMEM) */
 int iplimit_add(struct ip_table **t, const char *ip);
+/* the table's own copy of ip while it is counted (valid until its count
+ * drops to zero), else NULL */
+const char *iplimit_key(const struct ip_table *t, const char *ip);
 /* counts one connection less; frees *t (and sets it NULL) when it empties */
 void iplimit_del(struct ip_table **t, const char *ip);
 /* addresses with at least one connection */

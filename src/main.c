@@ -48,18 +48,21 @@ static void usage(FILE *f)
 }
 
 /*
- * main thread, at start: the open-files limit up to what --max-connections
- * needs (as far as the hard limit allows), since lws sizes its connection
- * table by it. Says so when the limit is short.
+ * main thread, at start: the soft open-files limit set to what
+ * --max-connections needs (as far as the hard limit allows), since lws
+ * sizes its connection table by it; lowered too: Debian's lws 4.1 (built
+ * with _DEBUG) scans its whole descriptor table at every close
+ * (sanity_assert_no_sockfd_traces), and a container's limit of a million
+ * would make each close walk 8 MB. Says so when the limit is short.
  */
-static void raise_nofile(const struct gw_config *cfg)
+static void fit_nofile(const struct gw_config *cfg)
 {
 	struct rlimit rl;
 	rlim_t want = (rlim_t)cfg->max_connections + 1024;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
-	if (rl.rlim_cur < want) {
+	if (rl.rlim_cur != want) {
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 		getrlimit(RLIMIT_NOFILE, &rl);
@@ -95,7 +98,7 @@ static int serve(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	log_init(log_parse_level(cfg.log_level), !strcmp(cfg.log_format, "json"));
-	raise_nofile(&cfg);
+	fit_nofile(&cfg);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -14,6 +14,11 @@ struct reg_group {
 	uint32_t hash;
 	struct reg_sub **m;       /* members; malloc'd */
 	size_t n, cap;
+	struct gw_buf *state;     /* latest legacy state frame: a reference, or
+				   * NULL (no state, or not known) */
+	uint64_t state_seq;       /* the seq state is at */
+	int64_t state_at;         /* unix seconds of the state's last event (at most) */
+	int state_known;          /* 1 once registry_state_set was called */
 	char key[];               /* NUL-terminated */
 };
 
@@ -55,6 +60,7 @@ void registry_free(struct registry *r)
 		while (r->b[i]) {
 			struct reg_group *g = r->b[i];
 			r->b[i] = g->hnext;
+			gw_buf_unref(g->state);
 			free(g->m);
 			free(g);
 		}
@@ -120,8 +126,38 @@ static void group_delete(struct registry *r, struct reg_group *g)
 		pp = &(*pp)->hnext;
 	*pp = g->hnext;
 	r->ngroups--;
+	gw_buf_unref(g->state);
 	free(g->m);
 	free(g);
+}
+
+void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq, int64_t at)
+{
+	if (g->state_known && g->state_seq > seq)
+		return;   /* it already holds a later state */
+	gw_buf_unref(g->state);
+	g->state = gw_buf_ref(b);
+	g->state_seq = seq;
+	g->state_at = at;
+	g->state_known = 1;
+}
+
+int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq,
+		       int64_t *at)
+{
+	if (!g->state_known)
+		return 0;
+	*b = g->state;
+	*seq = g->state_seq;
+	*at = g->state_at;
+	return 1;
+}
+
+void registry_state_forget(struct reg_group *g)
+{
+	gw_buf_unref(g->state);
+	g->state = NULL;
+	g->state_known = 0;
 }
 
 struct reg_sub *registry_join(struct registry *r, const char *key, void *owner,

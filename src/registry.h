@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct registry;
 struct reg_group;
 
@@ -51,6 +53,19 @@ struct reg_group *registry_find(const struct registry *r, const char *key);
 const char *registry_group_key(const struct reg_group *g);
 /* the member array and its length; valid until the next join or leave */
 struct reg_sub *const *registry_members(const struct reg_group *g, size_t *n);
+
+/* The group's latest state frame, kept for those who join later so that a
+ * connect costs no store read: a new reference to b (NULL: the submission
+ * has no state) at seq, whose last event was at unix second at (or later),
+ * unless the group already holds a later one. The group drops it when it
+ * is deleted. */
+void registry_state_set(struct reg_group *g, struct gw_buf *b, uint64_t seq, int64_t at);
+/* 1 with that frame (no new reference; NULL: no state), its seq and time
+ * once one was set, else 0 */
+int registry_state_get(const struct reg_group *g, struct gw_buf **b, uint64_t *seq,
+		       int64_t *at);
+/* forgets the frame (the store may have deleted the submission since) */
+void registry_state_forget(struct reg_group *g);
 
 size_t registry_group_count(const struct registry *r);
 size_t registry_sub_count(const struct registry *r);

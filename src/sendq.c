@@ -68,9 +68,9 @@ int sendq_slot_live(const struct sendq *q, uint64_t slot)
 	return slot && slot - 1 >= q->popped && slot - 1 < q->popped + q->len;
 }
 
-int sendq_put_latest(struct sendq *q, struct gw_buf *b, uint64_t *slot)
+int sendq_put_latest(struct sendq *q, struct gw_buf *b, uint64_t *slot, int replace)
 {
-	if (sendq_slot_live(q, *slot)) {
+	if (replace && sendq_slot_live(q, *slot)) {
 		struct sendq_ent *e = &q->ent[(q->head + (unsigned)(*slot - 1 - q->popped)) % q->cap];
 
 		q->bytes = q->bytes - e->b->len + b->len;

@@ -4,10 +4,11 @@
  *
  * An entry put with sendq_put_latest() is a *replaceable* frame: its owner
  * (a subscription that wants the latest state, not every event) keeps the
- * slot handle, and while that frame is still queued a newer one replaces
- * it in place, in O(1), without moving anything. So a subscription has at
- * most one replaceable frame queued at any time, and a reader that stops
- * reading costs one frame per such subscription, however many events come.
+ * slot handle, and while that frame is still queued a newer one may replace
+ * it in place, in O(1), without moving anything (the owner says when: the
+ * core replaces only while the reader is behind). So a reader that stops
+ * reading costs one frame per such subscription, however many events come,
+ * plus what was queued for it before it fell behind.
  * The replaced frame keeps its place: a submission's frames stay in seq
  * order, and across submissions frames go out in the order in which each
  * submission first had something pending.
@@ -51,18 +52,24 @@ void sendq_free(struct sendq *q);
 /* appends a reference to b; 0, or -1 when out of memory */
 int sendq_push(struct sendq *q, struct gw_buf *b);
 /*
- * The latest state of one owner: when *slot names an entry still queued,
- * its buffer is replaced by b (1); otherwise b is appended as a replaceable
- * entry and *slot names it (0). -1 when out of memory (nothing changed).
- * *slot starts as 0 ("nothing queued").
+ * The latest state of one owner: when replace is set and *slot names an
+ * entry still queued, its buffer is replaced by b (1); otherwise b is
+ * appended as a replaceable entry and *slot names it from now on (0; an
+ * entry it named before stays queued, to be written as it is). -1 when out
+ * of memory (nothing changed). *slot starts as 0 ("nothing queued").
  */
-int sendq_put_latest(struct sendq *q, struct gw_buf *b, uint64_t *slot);
+int sendq_put_latest(struct sendq *q, struct gw_buf *b, uint64_t *slot, int replace);
 /* 1 when slot names an entry still queued */
 int sendq_slot_live(const struct sendq *q, uint64_t slot);
 
 /* the oldest entry, which the caller now owns (gw_buf_unref it); NULL when
  * empty */
 struct gw_buf *sendq_pop(struct sendq *q);
+/* the i-th oldest entry's buffer (i < q->len), still the queue's */
+static inline struct gw_buf *sendq_at(const struct sendq *q, unsigned i)
+{
+	return q->ent[(q->head + i) % q->cap].b;
+}
 /* drops every queued reference; slots handed out so far go stale */
 void sendq_clear(struct sendq *q);
 

@@ -14,12 +14,18 @@
  * owns the connection's current HTTP request (set when the request
  * arrives).
  */
+#include <errno.h>
 #include <ev.h>
 #include <libwebsockets.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "http_api.h"
@@ -29,6 +35,9 @@
 #include "sse.h"
 #include "ws_session.h"
 
+#define GW_RX_BUFFER 128
+#define GW_TX_PACKET (4u << 20)
+_Static_assert(GW_RX_BUFFER >= 125, "lws needs a whole control frame in its rx buffer");
 _Static_assert(GW_PRE >= LWS_PRE, "GW_PRE must leave room for the lws frame header");
 
 /* lws_cancel_service's context: set by server_start, cleared by
@@ -63,9 +72,22 @@ static int http_dispatch(struct lws *wsi, int reason, void *user, void *in, size
 	return http_callback(wsi, reason, user, in, len);
 }
 
+static void handshake_over(struct lws *wsi);
+
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		       void *user, void *in, size_t len)
 {
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_WSI_DESTROY:
+		handshake_over(wsi);
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		handshake_over(wsi);
+		return ws_callback(wsi, (int)reason, user, in, len);
+	default:
+		break;
+	}
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
 		/* per-vhost data may not exist yet here: use the context's */
@@ -130,6 +152,11 @@ static struct {
 	ev_signal sigint, sigterm;
 	ev_timer deadline;
 	ev_timer tick;           /* once a second: hub_tick */
+	ev_prepare flush;        /* before each wait: hub_flush */
+	ev_io accept;            /* our listening socket */
+	ev_timer accept_retry;   /* out of descriptors: accept again later */
+	unsigned inflight;       /* accepted connections still in their handshake */
+	struct lws_vhost *vh;
 	struct hub *hub;
 	volatile sig_atomic_t *stop;
 } g_ev;
@@ -143,6 +170,132 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	hub_tick(g_ev.hub);
+}
+
+/* libev runs prepare watchers right before it waits for events: the
+ * frames queued during this loop turn go out there, each session's in one
+ * sendmsg (Redis writes its clients' replies in beforeSleep the same way) */
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	hub_flush(g_ev.hub);
+}
+
+/*
+ * Accepting. We listen ourselves and hand each accepted socket to lws
+ * (lws_adopt_socket_vhost), at most ACCEPT_INFLIGHT connections at a time
+ * that have not finished their handshake (no HTTP request or WebSocket
+ * upgrade yet); past that the listening socket waits in the kernel's
+ * backlog. lws 4.1 keeps per-connection state of handshakes in lists that
+ * each new one walks (its timeout in the one sorted timer list, its header
+ * buffer in the header-table list), and its own accept loop takes the whole
+ * backlog at once: 10,000 browsers reconnecting together cost it O(n^2)
+ * walks and 10,000 header buffers of 4 kB at once. Bounded, the walks stay
+ * short and the buffers few.
+ */
+#define ACCEPT_INFLIGHT 128
+
+static char accept_mark;    /* opaque user data: counted in g_ev.inflight */
+
+/* a connection's handshake is over (a request, an upgrade, or its end) */
+static void handshake_over(struct lws *wsi)
+{
+	if (!wsi || lws_get_opaque_user_data(wsi) != &accept_mark)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	g_ev.inflight--;
+	if (g_ev.accept.fd >= 0 && !ev_is_active(&g_ev.accept) &&
+	    !ev_is_active(&g_ev.accept_retry) && g_ev.inflight < ACCEPT_INFLIGHT)
+		ev_io_start(g_ev.loop, &g_ev.accept);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	while (g_ev.inflight < ACCEPT_INFLIGHT) {
+		int one = 1, fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct lws *wsi;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* the backlog keeps them; try again in a moment */
+				GW_WARN_RL("%s: cannot accept: %s", __func__, strerror(errno));
+				ev_io_stop(loop, w);
+				ev_timer_set(&g_ev.accept_retry, 0.1, 0.);
+				ev_timer_start(loop, &g_ev.accept_retry);
+			}
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		wsi = lws_adopt_socket_vhost(g_ev.vh, fd);   /* closes fd on failure */
+		if (!wsi)
+			continue;
+		lws_set_opaque_user_data(wsi, &accept_mark);
+		g_ev.inflight++;
+	}
+	ev_io_stop(loop, w);   /* handshake_over starts it again */
+}
+
+static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (g_ev.accept.fd >= 0 && g_ev.inflight < ACCEPT_INFLIGHT)
+		ev_io_start(loop, &g_ev.accept);
+}
+
+/* a listening socket on host:port (all addresses, IPv6 and IPv4, for an
+ * empty host or 0.0.0.0); -1 when it cannot be had */
+static int listen_on(const char *host, int port)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char ps[16];
+	int fd = -1, one = 1, zero = 0, any = !host[0] || !strcmp(host, "0.0.0.0");
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	hints.ai_family = any ? AF_INET6 : AF_UNSPEC;
+	snprintf(ps, sizeof(ps), "%d", port);
+	if (getaddrinfo(any ? NULL : host, ps, &hints, &res)) {
+		if (!any)
+			return -1;
+		hints.ai_family = AF_INET;   /* no IPv6 here */
+		if (getaddrinfo(NULL, ps, &hints, &res))
+			return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6 && any)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, SOMAXCONN))
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0 && any && hints.ai_family == AF_INET6) {
+		/* IPv6 configured off: the IPv4 wildcard alone */
+		struct sockaddr_in a;
+
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)),
+				bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, SOMAXCONN))) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	return fd;
 }
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -168,6 +321,7 @@ int server_start(struct hub *hub)
 	struct lws_context_creation_info info;
 	static void *foreign_loops[1];
 	size_t hs = http_pss_size(), ws = ws_pss_size(), ss = sse_pss_size();
+	int lfd;
 	int lv = LLL_ERR | LLL_WARN;
 
 	if (log_level() >= GW_LOG_DEBUG)
@@ -180,9 +334,16 @@ int server_start(struct hub *hub)
 		hs = ws;
 	pss_tail = (hs + alignof(int) - 1) / alignof(int) * alignof(int);
 	protocols[0].per_session_data_size = pss_tail + sizeof(int);
-	/* big enough for one whole frame of --max-frame in most cases; lws
-	 * still delivers larger ones in pieces and ws_session reassembles */
-	protocols[0].rx_buffer_size = 16384;
+	/* lws allocates rx_buffer_size bytes per WebSocket for as long as it
+	 * is open, most of them idle pages that send nothing: 128 holds any
+	 * control frame whole (ping and close payloads are at most 125 bytes,
+	 * and lws must see them whole), and ws_session reassembles longer
+	 * messages from their pieces. lws 4.1 also caps each send() at
+	 * rx_buffer_size unless tx_packet_size is set (lib/core-net/output.c,
+	 * lws_issue_raw), and buffers the rest: set it so that any frame we
+	 * make goes to the kernel in one call. It reserves no memory. */
+	protocols[0].rx_buffer_size = GW_RX_BUFFER;
+	protocols[0].tx_packet_size = GW_TX_PACKET;
 
 	g_ev.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!g_ev.loop) {
@@ -191,8 +352,16 @@ int server_start(struct hub *hub)
 	}
 	foreign_loops[0] = g_ev.loop;
 
+	lfd = listen_on(cfg->host, cfg->port);
+	if (lfd < 0) {
+		GW_ERR("%s: cannot listen on %s: %s", __func__, cfg->listen, strerror(errno));
+		ev_loop_destroy(g_ev.loop);
+		g_ev.loop = NULL;
+		return -1;
+	}
+
 	memset(&info, 0, sizeof(info));   /* lws 4.1: no lws_context_info_defaults */
-	info.port = cfg->port;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;   /* we accept (on_accept) */
 	info.iface = cfg->host[0] && strcmp(cfg->host, "0.0.0.0") ? cfg->host : NULL;
 	info.protocols = protocols;
 	info.vhost_name = "statusgate";
@@ -202,9 +371,11 @@ int server_start(struct hub *hub)
 		       LWS_SERVER_OPTION_DISABLE_IPV6 * (info.iface && !strchr(info.iface, ':'));
 	info.timeout_secs = 10;
 	info.retry_and_idle_policy = &idle_policy;
-	/* no fd_limit_per_thread: with it lws 4.1 finds a connection by a
-	 * linear scan of all its slots on every event; without it, by index,
-	 * in a table as large as RLIMIT_NOFILE (which main raised) */
+	/* no fd_limit_per_thread: lws 4.1 finds a connection from its
+	 * descriptor by indexing a table when its limit is the process's
+	 * (ulimit -n, which main fitted to --max-connections), but by scanning
+	 * the whole table when a lower limit is given (wsi_from_fd,
+	 * lib/plat/unix/unix-fds.c), on every event */
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;
@@ -215,8 +386,8 @@ int server_start(struct hub *hub)
 	}
 	ctx = lws_create_context(&info);
 	if (!ctx) {
-		GW_ERR("%s: cannot listen on %s (address in use? bad TLS files?)",
-		       __func__, cfg->listen);
+		GW_ERR("%s: cannot serve on %s (bad TLS files?)", __func__, cfg->listen);
+		close(lfd);
 		ev_loop_destroy(g_ev.loop);
 		g_ev.loop = NULL;
 		return -1;
@@ -225,6 +396,13 @@ int server_start(struct hub *hub)
 	g_ev.hub = hub;
 	ev_timer_init(&g_ev.tick, on_tick, 1., 1.);
 	ev_timer_start(g_ev.loop, &g_ev.tick);
+	ev_prepare_init(&g_ev.flush, on_prepare);
+	ev_prepare_start(g_ev.loop, &g_ev.flush);
+	g_ev.vh = lws_get_vhost_by_name(ctx, "statusgate");
+	g_ev.inflight = 0;
+	ev_timer_init(&g_ev.accept_retry, on_accept_retry, 0.1, 0.);
+	ev_io_init(&g_ev.accept, on_accept, lfd, EV_READ);
+	ev_io_start(g_ev.loop, &g_ev.accept);
 	GW_INFO("%s: serving http%s and ws%s on %s", __func__,
 		cfg->tls_cert ? "s" : "", cfg->tls_cert ? "s" : "", cfg->listen);
 	return 0;
@@ -262,10 +440,17 @@ void server_stop(void)
 
 	if (!ctx)
 		return;
+	if (g_ev.accept.fd >= 0) {
+		ev_io_stop(g_ev.loop, &g_ev.accept);
+		ev_timer_stop(g_ev.loop, &g_ev.accept_retry);
+		close(g_ev.accept.fd);
+		g_ev.accept.fd = -1;
+	}
 	lws_context_destroy(ctx);
 	ev_signal_stop(g_ev.loop, &g_ev.sigint);
 	ev_signal_stop(g_ev.loop, &g_ev.sigterm);
 	ev_timer_stop(g_ev.loop, &g_ev.tick);
+	ev_prepare_stop(g_ev.loop, &g_ev.flush);
 	ev_loop_destroy(g_ev.loop);
 	g_ev.loop = NULL;
 }

@@ -56,7 +56,9 @@
 /* lws's per-session data of an SSE request */
 struct sse_pss {
 	struct gw_session s;     /* the core's part; first; s.hub set while open */
-	char key[GW_KEY_MAX + 1];
+	char *key;               /* the streamed submission; malloc'd (the
+				  * per-session data of every connection is as
+				  * large as the largest adapter's: kept small) */
 	struct gw_claims *claims;/* NULL: open mode; freed at close */
 };
 
@@ -259,7 +261,7 @@ static int on_request(struct sse_pss *p, struct lws *wsi)
 	struct hub *h = hub_of(wsi);
 	const struct gw_config *cfg = hub_cfg(h);
 	char path[256], why[200], ip[GW_ADDR_MAX], origin[256], since_epoch[GW_EPOCH_MAX + 1];
-	char retry[40];
+	char retry[40], key[GW_KEY_MAX + 1];
 	char *uri = NULL;
 	int ulen = 0, method, st, has_since;
 	uint64_t from = 0;
@@ -274,6 +276,7 @@ static int on_request(struct sse_pss *p, struct lws *wsi)
 		GW_WARN_RL("%s: %s sent another request on its event stream; closing it", __func__, p->s.ip);
 		return -1;
 	}
+	free(p->key);            /* a refused request's, on this connection */
 	memset(p, 0, sizeof(*p));
 	conn_client(wsi, cfg->proxy_nets, ip, sizeof(ip));
 	method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
@@ -282,8 +285,10 @@ static int on_request(struct sse_pss *p, struct lws *wsi)
 	memcpy(path, uri, (size_t)ulen);
 	path[ulen] = '\0';
 	path[strcspn(path, "?")] = '\0';
-	if (stream_key(path, p->key))
+	if (stream_key(path, key))
 		return refuse(wsi, ip, 404, "no event stream here (use /sse/submissions/{key})");
+	if (!(p->key = strdup(key)))
+		return refuse(wsi, ip, 503, "out of memory");
 	if (method != LWSHUMETH_GET)
 		return refuse(wsi, ip, 405, "an event stream is read with GET");
 	/* stopping: no answer at all, so that EventSource tries again later
@@ -390,6 +395,8 @@ static void on_closed(struct sse_pss *p)
 		hub_session_close(&p->s);
 	auth_claims_free(p->claims);
 	p->claims = NULL;
+	free(p->key);
+	p->key = NULL;
 }
 
 int sse_callback(struct lws *wsi, int reason, void *user, void *in, size_t len)

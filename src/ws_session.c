@@ -36,18 +36,26 @@ struct inflight {
 	int open;                /* the session still holds it */
 };
 
-/* lws's per-session data of a WebSocket */
+/* lws's per-session data of a WebSocket. Kept small: ten thousands of
+ * mostly idle pages each hold one, so whatever is variable or rare (the
+ * key, a message in pieces, a publisher's count) is pointed to, and only
+ * while it exists. */
 struct ws_pss {
 	struct gw_session s;     /* the core's part; first */
-	char key[GW_KEY_MAX + 1];/* legacy: the watched submission */
-	int publisher;           /* legacy socket of a trusted publisher (auth_trusted_publisher) */
+	char *key;               /* legacy: the watched submission; malloc'd */
 	struct inflight *inflight; /* malloc'd on its first publish */
 	struct gw_claims *claims;/* NULL: open mode; freed at close */
-	unsigned char *rx;       /* reassembly of a fragmented message */
-	size_t rxlen;
-	int rx_oversize;         /* current message exceeded --max-frame */
-	int garbage;             /* consecutive refused commands */
+	unsigned char *rx;       /* reassembly of a message that came in pieces
+				  * (lws hands over at most rx_buffer_size bytes at
+				  * a time); malloc'd, grows geometrically, freed
+				  * once the message is handled */
+	unsigned rxlen, rxcap;
+	unsigned char publisher; /* legacy socket of a trusted publisher (auth_trusted_publisher) */
+	unsigned char rx_oversize; /* current message exceeded --max-frame */
+	unsigned char garbage;   /* consecutive refused commands */
 };
+
+static void rx_reset(struct ws_pss *p);
 
 size_t ws_pss_size(void)
 {
@@ -160,10 +168,55 @@ static void schedule_expiry(struct ws_pss *p)
 	p->s.on_deadline = on_token_expiry;
 }
 
+/* unix seconds of an ISO 8601 UTC time ("2026-12-02T00:16:03.539Z"), or 0 */
+static int64_t iso_seconds(const char *iso)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
+/* 1 while a kept state whose last event was at cannot have been deleted by
+ * retention (which removes a submission that long after its last event) */
+static int state_fresh(const struct gw_config *cfg, int64_t at)
+{
+	long keep = cfg->retention;
+
+	if (cfg->retention_final && (!keep || cfg->retention_final < keep))
+		keep = cfg->retention_final;
+	return !keep || at + keep > (int64_t)time(NULL) + 2;
+}
+
+/* the submission's state right after a legacy connect. Its group keeps
+ * the latest state frame (fan-out updates it with every event), so only
+ * the first watcher of a submission reads the store; thousands of pages
+ * reconnecting after a redeploy share one frame and no store read. A kept
+ * state old enough for retention to have deleted the submission is read
+ * again. Ordering holds either way: sub->last_seq is the seq of the frame
+ * given, and fan-out gives every later event. */
 static void send_legacy_state(struct ws_pss *p, struct reg_sub *sub)
 {
 	struct gw_state st;
+	struct gw_buf *b = NULL;
+	uint64_t seq;
+	int64_t at;
 
+	if (registry_state_get(sub->group, &b, &seq, &at)) {
+		if (state_fresh(hub_cfg(p->s.hub), at)) {
+			sub->last_seq = seq;
+			if (b)
+				hub_send(&p->s, b, HUB_REPLY);
+			return;
+		}
+		registry_state_forget(sub->group);
+		b = NULL;
+	}
 	memset(&st, 0, sizeof(st));
 	if (store_get_state(hub_store(p->s.hub), p->key, &st)) {
 		GW_ERR("%s: cannot read %s from the store", __func__, p->key);
@@ -173,7 +226,15 @@ static void send_legacy_state(struct ws_pss *p, struct reg_sub *sub)
 	/* a submission nobody published to gets no frame: legacy pages render
 	 * their state server-side, and a frame of nulls would blank it */
 	if (st.exists)
-		hub_send_str(&p->s, proto_encode_legacy(&st));
+		b = gw_buf_take_str(proto_encode_legacy(&st));
+	if (b || !st.exists) {
+		/* nothing to delete while it has no state: fresh until an event */
+		registry_state_set(sub->group, b, st.seq,
+				   st.exists ? iso_seconds(st.updated_at) : INT64_MAX / 2);
+		if (b)
+			hub_send(&p->s, b, HUB_REPLY);
+	}
+	gw_buf_unref(b);
 	proto_state_clear(&st);
 }
 
@@ -181,20 +242,26 @@ static int on_established(struct ws_pss *p, struct lws *wsi)
 {
 	struct hub *h = hub_of(wsi);
 	const struct gw_config *cfg = hub_cfg(h);
-	char path[256], reason[160], ip[GW_ADDR_MAX];
+	char path[256], reason[160], ip[GW_ADDR_MAX], key[GW_KEY_MAX + 1];
 	int mux;
 
 	request_path(wsi, path, sizeof(path));
-	mux = legacy_key(path, p->key) != 0;
+	mux = legacy_key(path, key) != 0;
 	conn_client(wsi, cfg->proxy_nets, ip, sizeof(ip));
+	p->key = NULL;
 	p->publisher = 0;
 	p->inflight = NULL;
 	p->claims = NULL;
 	p->rx = NULL;
-	p->rxlen = 0;
+	p->rxlen = p->rxcap = 0;
 	p->rx_oversize = p->garbage = 0;
-	if (hub_session_open(h, &p->s, wsi, ip, mux))
+	if (!mux && !(p->key = strdup(key)))
 		return -1;
+	if (hub_session_open(h, &p->s, wsi, ip, mux)) {
+		free(p->key);
+		p->key = NULL;
+		return -1;
+	}
 	if (!mux && auth_trusted_publisher(cfg, wsi))
 		p->publisher = 1;
 	else if (auth_browser(cfg, wsi, mux ? NULL : p->key, &p->claims, reason, sizeof(reason))) {
@@ -219,14 +286,15 @@ static void on_closed(struct ws_pss *p)
 	if (!p->s.hub)
 		return;   /* never established */
 	hub_session_close(&p->s);
+	free(p->key);
+	p->key = NULL;
 	if (p->inflight) {
 		p->inflight->open = 0;
 		if (!p->inflight->n)
 			free(p->inflight);
 		p->inflight = NULL;
 	}
-	free(p->rx);
-	p->rx = NULL;
+	rx_reset(p);
 	auth_claims_free(p->claims);
 	p->claims = NULL;
 }
@@ -407,6 +475,7 @@ static void replay_more(struct gw_session *s)
 			replay_page(p, sub);
 			return;
 		}
+	s->on_drain = NULL;   /* no replay left: an empty queue needs no turn */
 }
 
 /* cmd was decoded by proto_decode_command: its key, filter and since are valid */
@@ -530,7 +599,52 @@ out:
 		hub_close_soon(&p->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many bad commands");
 }
 
-/* reassembles fragments up to --max-frame, then handles the whole message */
+/* room for n more bytes of a message in pieces, growing the buffer
+ * geometrically (a 16 KB command arriving in 128-byte pieces costs a few
+ * reallocs, not one per piece); 0 or -1 */
+static int rx_reserve(struct ws_pss *p, size_t n)
+{
+	size_t need = (size_t)p->rxlen + n, cap = p->rxcap ? p->rxcap : 256;
+	unsigned char *nrx;
+
+	if (need <= p->rxcap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	nrx = realloc(p->rx, cap);
+	if (!nrx)
+		return -1;
+	p->rx = nrx;
+	p->rxcap = (unsigned)cap;
+	return 0;
+}
+
+static void rx_reset(struct ws_pss *p)
+{
+	free(p->rx);
+	p->rx = NULL;
+	p->rxlen = p->rxcap = 0;
+}
+
+/* one whole message (text or binary), from the client */
+static void on_message(struct ws_pss *p, struct lws *wsi, const char *msg, size_t len)
+{
+	if (lws_frame_is_binary(wsi)) {
+		if (p->s.mux) {
+			send_error(p, NULL, "bad_request", "binary messages are not accepted");
+			p->garbage++;
+		} else {
+			hub_close_soon(&p->s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text frames only");
+		}
+	} else if (p->s.mux) {
+		mux_receive(p, msg, len);
+	} else {
+		legacy_receive(p, msg, len);
+	}
+}
+
+/* a piece of a client message: a whole message that came in one piece is
+ * handled where lws has it; pieces are reassembled up to --max-frame */
 static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t len)
 {
 	size_t max = (size_t)hub_cfg(p->s.hub)->max_frame;
@@ -540,19 +654,20 @@ static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t 
 		return 0;
 	if (lws_is_first_fragment(wsi) && !p->rxlen)
 		p->rx_oversize = 0;
+	if (final && !p->rxlen && !p->rx_oversize && len <= max) {
+		on_message(p, wsi, in, len);   /* no copy */
+		hub_received(&p->s);
+		return 0;
+	}
 	if (!p->rx_oversize) {
-		if (p->rxlen + len > max) {
+		if ((size_t)p->rxlen + len > max) {
 			p->rx_oversize = 1;
-			free(p->rx);
-			p->rx = NULL;
-			p->rxlen = 0;
+			rx_reset(p);
 		} else if (len) {
-			unsigned char *nrx = realloc(p->rx, p->rxlen + len);
-			if (!nrx)
+			if (rx_reserve(p, len))
 				return -1;
-			p->rx = nrx;
 			memcpy(p->rx + p->rxlen, in, len);
-			p->rxlen += len;
+			p->rxlen += (unsigned)len;
 		}
 	}
 	if (!final)
@@ -568,21 +683,10 @@ static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t 
 		} else {
 			hub_close_soon(&p->s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
 		}
-	} else if (lws_frame_is_binary(wsi)) {
-		if (p->s.mux) {
-			send_error(p, NULL, "bad_request", "binary messages are not accepted");
-			p->garbage++;
-		} else {
-			hub_close_soon(&p->s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text frames only");
-		}
-	} else if (p->s.mux) {
-		mux_receive(p, (const char *)p->rx, p->rxlen);
 	} else {
-		legacy_receive(p, (const char *)p->rx, p->rxlen);
+		on_message(p, wsi, (const char *)p->rx, p->rxlen);
 	}
-	free(p->rx);
-	p->rx = NULL;
-	p->rxlen = 0;
+	rx_reset(p);
 	p->rx_oversize = 0;
 	hub_received(&p->s);
 	return 0;

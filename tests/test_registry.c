@@ -113,9 +113,56 @@ static void test_growth(void)
 	registry_free(r);
 }
 
+/* the latest state frame a group keeps for late joiners: only a later seq
+ * replaces it, a NULL frame ("no state") counts as known, and the group's
+ * reference goes with the group */
+static void test_state(void)
+{
+	struct registry *r = registry_new();
+	struct reg_sub *list = NULL, *s;
+	struct gw_buf *b1 = gw_buf_new("one", 3), *b2 = gw_buf_new("two", 3), *got = NULL;
+	struct reg_group *g;
+	uint64_t seq = 0;
+	int64_t at = 0;
+
+	s = registry_join(r, "k", (void *)1, &list);
+	CHECK(s != NULL);
+	g = registry_find(r, "k");
+	CHECK(!registry_state_get(g, &got, &seq, &at));
+	registry_state_set(g, NULL, 0, 100);
+	CHECK(registry_state_get(g, &got, &seq, &at));
+	CHECK(got == NULL);
+	CHECK_EQ_INT(seq, 0);
+	registry_state_set(g, b2, 7, 101);
+	CHECK_EQ_INT(b2->refs, 2);
+	registry_state_set(g, b1, 6, 102);          /* older: ignored */
+	CHECK(registry_state_get(g, &got, &seq, &at));
+	CHECK(got == b2);
+	CHECK_EQ_INT(seq, 7);
+	CHECK_EQ_INT(at, 101);
+	CHECK_EQ_INT(b1->refs, 1);
+	registry_state_set(g, b1, 8, 103);
+	CHECK_EQ_INT(b2->refs, 1);
+	CHECK_EQ_INT(b1->refs, 2);
+	registry_state_forget(g);              /* a later set of any seq counts */
+	CHECK(!registry_state_get(g, &got, &seq, &at));
+	CHECK_EQ_INT(b1->refs, 1);
+	registry_state_set(g, b1, 0, 104);
+	CHECK(registry_state_get(g, &got, &seq, &at));
+	CHECK(got == b1);
+	CHECK_EQ_INT(b1->refs, 2);
+	registry_leave(r, s, &list);            /* the group goes, and its reference */
+	CHECK_EQ_INT(b1->refs, 1);
+	CHECK(registry_find(r, "k") == NULL);
+	gw_buf_unref(b1);
+	gw_buf_unref(b2);
+	registry_free(r);
+}
+
 int main(void)
 {
 	test_join_leave();
 	test_growth();
+	test_state();
 	return check_report();
 }

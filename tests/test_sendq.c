@@ -39,7 +39,7 @@ static void put(struct sendq *q, const char *s)
 static int latest(struct sendq *q, const char *s, uint64_t *slot)
 {
 	struct gw_buf *b = buf(s);
-	int r = sendq_put_latest(q, b, slot);
+	int r = sendq_put_latest(q, b, slot, 1);
 
 	gw_buf_unref(b);
 	return r;
@@ -188,13 +188,42 @@ static void test_shared_buffer(void)
 	sendq_init(&q1);
 	sendq_init(&q2);
 	CHECK_EQ_INT(sendq_push(&q1, b), 0);
-	CHECK_EQ_INT(sendq_put_latest(&q2, b, &s1), 0);
+	CHECK_EQ_INT(sendq_put_latest(&q2, b, &s1, 1), 0);
 	CHECK_EQ_INT(b->refs, 3);
 	sendq_free(&q1);
 	CHECK_EQ_INT(b->refs, 2);
 	sendq_free(&q2);
 	CHECK_EQ_INT(b->refs, 1);
 	gw_buf_unref(b);
+}
+
+/* a reader that is not behind gets every frame: with replace off a newer
+ * frame is appended and the slot moves to it; the older one is written as
+ * it is, and once replacing is on again only the newest is replaced */
+static void test_append_when_not_behind(void)
+{
+	struct sendq q;
+	uint64_t slot = 0;
+	struct gw_buf *b;
+
+	sendq_init(&q);
+	b = buf("s1");
+	CHECK_EQ_INT(sendq_put_latest(&q, b, &slot, 0), 0);
+	gw_buf_unref(b);
+	b = buf("s2");
+	CHECK_EQ_INT(sendq_put_latest(&q, b, &slot, 0), 0);
+	gw_buf_unref(b);
+	CHECK_EQ_INT(q.len, 2);
+	CHECK_EQ_INT(q.nlatest, 2);
+	CHECK_EQ_INT(sendq_bounded(&q), 0);
+	CHECK_EQ_INT(latest(&q, "s3", &slot), 1);   /* replaces s2, not s1 */
+	CHECK_EQ_INT(q.len, 2);
+	CHECK(pop_is(&q, "s1"));
+	CHECK(pop_is(&q, "s3"));
+	CHECK_EQ_INT(q.bytes, 0);
+	CHECK_EQ_INT(q.lbytes, 0);
+	CHECK_EQ_INT(q.nlatest, 0);
+	sendq_free(&q);
 }
 
 int main(void)
@@ -205,5 +234,6 @@ int main(void)
 	test_growth_keeps_slots();
 	test_clear_stales_slots();
 	test_shared_buffer();
+	test_append_when_not_behind();
 	return check_report();
 }

@@ -58,12 +58,16 @@ def _as_rabbitmq(cmd, netns=None):
 
 
 class Broker:
-    def __init__(self, workdir=None, cookie=None, erl_args=None, netns=None, host="127.0.0.1"):
+    def __init__(self, workdir=None, cookie=None, erl_args=None, netns=None, host="127.0.0.1",
+                 nofile=None):
         """cookie: the Erlang cookie (nodes of one cluster share it; default:
         the VM makes one); erl_args: RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS;
-        netns, host: run it in a network namespace, listening on host."""
+        netns, host: run it in a network namespace, listening on host;
+        nofile: the server's descriptor limit (runuser's PAM session sets
+        the soft limit back to 1024, too few for thousands of clients)."""
         ensure_installed()
         self.erl_args = erl_args
+        self.nofile = nofile
         self.netns, self.host = netns, host
         suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         self.node = "sg%s@localhost" % suffix
@@ -158,8 +162,12 @@ class Broker:
         if self.proc and self.proc.poll() is None:
             return self
         log = open(self.log_path, "ab")
+        server = [os.path.join(RMQ_BIN, "rabbitmq-server")]
+        if self.nofile:
+            server = ["sh", "-c", 'ulimit -n %d 2>/dev/null || ulimit -n "$(ulimit -Hn)"; '
+                      'exec "$0" "$@"' % self.nofile] + server
         self.proc = subprocess.Popen(
-            _as_rabbitmq([os.path.join(RMQ_BIN, "rabbitmq-server")], self.netns),
+            _as_rabbitmq(server, self.netns),
             env=self._env(True), cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         log.close()
