@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -87,6 +88,8 @@
 #define FANOUT_BUDGET 65536
 /* unsent bytes the kernel keeps per direct WebSocket (TCP_NOTSENT_LOWAT) */
 #define NOTSENT_LOWAT (128 * 1024)
+/* sessions closed since the most open that make hub_tick trim the heap */
+#define TRIM_AFTER 1024
 /* frames per sendmsg at most */
 #define FLUSH_FRAMES 64
 /* a close frame's reason: what fits in a control frame after the code */
@@ -106,6 +109,8 @@ struct hub {
 	struct ip_table *ips;        /* connections per client address */
 	size_t nsessions;
 	size_t nsse;                 /* of which SSE streams */
+	size_t peak;                 /* most sessions open since the last trim */
+	int64_t trimmed;             /* monotonic second of the last trim */
 	size_t http_replies;         /* HTTP answers begun, not fully written */
 	int draining;
 	/* sessions with frames queued in this loop turn, written by hub_flush
@@ -211,12 +216,29 @@ void hub_seen(struct gw_session *s)
 	s->pinged = 0;
 }
 
+/* once thousands of connections went (a redeploy of the pages, a client
+ * host that reconnects all at once), the allocator's free pages go back to
+ * the system: glibc returns freed memory from the top of the heap only, and
+ * connection state freed in between would otherwise stay resident until
+ * the next surge. At most every 10 s; a trim walks the heap (milliseconds). */
+static void trim_after_churn(struct hub *h, int64_t mono)
+{
+	if (h->peak < h->nsessions + TRIM_AFTER || mono - h->trimmed < 10)
+		return;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	h->peak = h->nsessions;
+	h->trimmed = mono;
+}
+
 void hub_tick(struct hub *h)
 {
 	int64_t now = (int64_t)time(NULL), mono = mono_s();
 	int64_t ping = h->cfg->ping_interval;
 	struct gw_session *s, *next;
 
+	trim_after_churn(h, mono);
 	/* a walk of every session once a second: a few compares each, cheaper
 	 * than keeping a timer structure up to date on every connect, close and
 	 * frame received (lws 4.1's sorted timer list is what made ten thousand
@@ -387,6 +409,8 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 		h->sessions->prev = s;
 	h->sessions = s;
 	h->nsessions++;
+	if (h->nsessions > h->peak)
+		h->peak = h->nsessions;
 	h->nsse += kind == GW_SESS_SSE;
 	gauges(h);
 	return 0;
