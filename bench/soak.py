@@ -1092,8 +1092,33 @@ def with_unit(v, unit, digits=2):
     return f(v, digits) + " " + unit
 
 
-def reading(s, res, a):
-    """plain sentences computed from the summary"""
+def pearson(xs, ys):
+    pts = [(x, y) for x, y in zip(xs, ys) if num(x) is not None and num(y) is not None]
+    n = len(pts)
+    if n < 3:
+        return None
+    mx = sum(x for x, _ in pts) / n
+    my = sum(y for _, y in pts) / n
+    sxy = sum((x - mx) * (y - my) for x, y in pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    syy = sum((y - my) ** 2 for _, y in pts)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else None
+
+
+def thirds(rows, col):
+    """slope per hour over each third of the run"""
+    T = rows[-1]["t_s"]
+    out = []
+    for i in range(3):
+        pts = [(r["t_s"], num(r.get(col))) for r in rows if i * T / 3 <= r["t_s"] <= (i + 1) * T / 3]
+        b, _ = fit([t for t, _ in pts], [y for _, y in pts])
+        out.append(b * 3600 if b is not None else None)
+    return out
+
+
+def reading(s, res, a, rows=None):
+    """plain sentences computed from the summary (and the samples)"""
+    rows = rows or []
     judged = [x for x in s if x["thr"] is not None]
     grows = [x["label"] for x in judged if x["verdict"] == "grows"]
     unsure = [x["label"] for x in judged if x["verdict"] == "inconclusive"]
@@ -1106,17 +1131,52 @@ def reading(s, res, a):
         lines.append("**Nothing grows: every judged figure is flat (or shrinks) over the second "
                      "half.**")
     lines.append("")
+    T = rows[-1]["t_s"] if rows else 0
+    churn_s = (rows[-1].get("churned") or 0) / T if T else 0
+    pub_s = (rows[-1].get("published_acked") or 0) / T if T else 0
     for x in judged:
         if x["slope_h"] is None:
             lines.append("- %s: too few samples in the second half to fit a slope." % x["label"])
             continue
-        lines.append("- %s: **%s**, %s per hour ± %s, that is %s%% of its second-half mean "
-                     "(%s) per hour (threshold %g%%); first minute %s, last minute %s, max %s." %
-                     (x["label"], x["verdict"], with_unit(x["slope_h"], x["unit"]),
-                      with_unit(x["se_h"], x["unit"]), f(x["rel"], 1),
-                      with_unit(x["half_mean"], x["unit"]), x["thr"],
-                      with_unit(x["first"], x["unit"]), with_unit(x["last"], x["unit"]),
-                      with_unit(x["max"], x["unit"])))
+        line = ("- %s: **%s**, %s per hour ± %s, that is %s%% of its second-half mean "
+                "(%s) per hour (threshold %g%%); first minute %s, last minute %s, max %s." %
+                (x["label"], x["verdict"], with_unit(x["slope_h"], x["unit"]),
+                 with_unit(x["se_h"], x["unit"]), f(x["rel"], 1),
+                 with_unit(x["half_mean"], x["unit"]), x["thr"],
+                 with_unit(x["first"], x["unit"]), with_unit(x["last"], x["unit"]),
+                 with_unit(x["max"], x["unit"])))
+        if x["verdict"] == "grows" and len(rows) >= 9:
+            th = thirds(rows, x["col"])
+            if None not in th:
+                line += (" Slope by thirds of the run: %s per hour." %
+                         ", ".join(with_unit(v, x["unit"]) for v in th))
+                if th[1] > 0 and th[2] >= 0:
+                    ratio = th[2] / th[1]
+                    line += (" The last third's slope is %s%% of the middle third's: %s." %
+                             (f(100 * ratio, 0),
+                              "levelling off, though not level within this run" if ratio < 0.5
+                              else "slowing down, not level within this run" if ratio < 0.9
+                              else "not slowing down"))
+            if x["unit"] == "MB" and x["col"].startswith("rss") and x["slope_h"] > 0:
+                per_s = x["slope_h"] * 1e6 / 3600
+                line += (" Were it a leak, it would be about %s bytes per churned connection "
+                         "(%s/s) or %s bytes per publish (%s/s)." %
+                         (f(per_s / churn_s, 0) if churn_s else "n/a", f(churn_s, 1),
+                          f(per_s / pub_s, 1) if pub_s else "n/a", f(pub_s, 0)))
+        if x["col"] == "store_records":
+            line += (" (By construction the %d watched submissions draw their records from 20 "
+                     "names per kind, at most %s records in all, which fill up by chance over "
+                     "the run; the short-lived submissions' records go with retention.)" %
+                     (N_WATCHED, f(N_WATCHED * 2 * 20)))
+        if x["col"] == "p99_ms" and rows:
+            r = pearson([num(r.get("p99_ms")) for r in rows],
+                        [num(r.get("host_busy_pct")) for r in rows])
+            if r is not None:
+                line += (" Its correlation with how busy the whole machine was over the same "
+                         "windows: r = %s%s." % (f(r, 2), ", so it moved mostly with the rest of "
+                                                  "the machine, not with the gateway's age"
+                                                  if r >= 0.5 else ""))
+        lines.append(line)
     return lines
 
 
@@ -1179,7 +1239,7 @@ def render_section(soak, s, res, a):
            "died (" + soak.died + ")" if soak.died else "stayed up", soak.gw_rc,
            "yes" if soak.drained else "NO"), "",
           "Reading (computed from the samples, not written by hand):", ""]
-    L += reading(s, res, a)
+    L += reading(s, res, a, rows)
     L += ["", "Caveats: the machine is a shared 2-core VM, so latency and CPU move with "
           "whatever else runs (the `machine busy` row); the load generator (Python) runs on "
           "the same cores and its CPU is in the table; RSS includes the page caches of "
