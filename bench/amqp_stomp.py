@@ -67,7 +67,7 @@ def beam_pid(pid):
     return pid
 
 
-def wait_ready(port, timeout=30):
+def wait_ready(port, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:

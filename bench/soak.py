@@ -747,6 +747,11 @@ class Soak:
             row["threads"] = len(os.listdir("/proc/%d/task" % pid))
         except OSError:
             row.update(rss_mb=None, hwm_mb=None, rss_anon_mb=None, fds=None, threads=None)
+        for col, name in (("heap_use_mb", "statusgate_heap_in_use_bytes"),
+                          ("heap_free_mb", "statusgate_heap_free_bytes"),
+                          ("sqlite_mb", "statusgate_sqlite_memory_bytes")):
+            v = m.get(name)
+            row[col] = round(v / 1048576.0, 2) if v is not None and v >= 0 else None
         sb = self.store_bytes()
         row["store_mb"] = round(sum(sb.values()) / 1e6, 3)
         row["db_mb"] = round(sb[""] / 1e6, 3)
@@ -1011,6 +1016,9 @@ def mean(xs):
 FIGURES = [
     ("rss_mb", "gateway RSS", "MB", 10.0),
     ("rss_anon_mb", "gateway RSS, anonymous (heap)", "MB", 10.0),
+    ("heap_use_mb", "heap in use (allocated, not freed)", "MB", 10.0),
+    ("heap_free_mb", "heap free but held by the allocator", "MB", None),
+    ("sqlite_mb", "of the heap in use, SQLite's", "MB", None),
     ("fds", "open descriptors", "", None),
     ("fds_minus_conns", "descriptors beyond connections", "", 10.0),
     ("store_mb", "store size (db + wal + shm)", "MB", 10.0),
@@ -1268,7 +1276,9 @@ def plot(rows, path, rev, started):
     ts = [r["t_s"] for r in rows]
     g = lambda c: [num(r.get(c)) for r in rows]  # noqa: E731
     soak_svg.write(path, ts, [
-        {"title": "gateway RSS (MB)", "series": [("VmRSS", g("rss_mb"))]},
+        {"title": "gateway memory (MB)", "series": [("VmRSS", g("rss_mb")),
+                                                     ("heap in use", g("heap_use_mb")),
+                                                     ("heap held free", g("heap_free_mb"))]},
         {"title": "open descriptors", "series": [("fds", g("fds")), ("connections", g("conns"))]},
         {"title": "store size (MB, db + wal + shm)", "series": [("all", g("store_mb")),
                                                                 ("db", g("db_mb"))]},

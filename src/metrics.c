@@ -4,6 +4,8 @@
  */
 #include "metrics.h"
 
+#include <malloc.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +162,28 @@ char *metrics_render(void)
 	put_metric(&o, "statusgate_retention_deleted_total", "counter",
 		   "Submissions deleted by --retention / --retention-final.",
 		   (long long)LOAD(m->retention_deleted));
+	{
+		/* memory as the allocator sees it: what is in use, and what it
+		 * holds free (fragmentation tells itself apart from a leak by
+		 * the second growing, not the first); SQLite's own share (page
+		 * caches of the writer and reader handles) is in the first */
+		long long in_use = -1, held_free = -1;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+		struct mallinfo2 mi = mallinfo2();
+
+		in_use = (long long)(mi.uordblks + mi.hblkhd);
+		held_free = (long long)mi.fordblks;
+#endif
+		put_metric(&o, "statusgate_heap_in_use_bytes", "gauge",
+			   "Bytes allocated and not freed, all threads (-1: not known on this libc).",
+			   in_use);
+		put_metric(&o, "statusgate_heap_free_bytes", "gauge",
+			   "Freed bytes the allocator still holds (-1: not known on this libc).",
+			   held_free);
+		put_metric(&o, "statusgate_sqlite_memory_bytes", "gauge",
+			   "Bytes SQLite has allocated (page caches, statements), part of the heap in use.",
+			   (long long)sqlite3_memory_used());
+	}
 	put_metric(&o, "statusgate_retention_rows_deleted_total", "counter",
 		   "Rows deleted by retention (all tables, publish ids included).",
 		   (long long)LOAD(m->retention_rows));

@@ -21,7 +21,7 @@ import websockets
 import yaml
 
 from harness import CheckedGateway as Gateway
-from harness import SOURCE_DIR, Runner, metric, recv_json, validation
+from harness import SOURCE_DIR, Runner, metric, recv_json, status, validation
 
 t = Runner()
 BIG = "m" * 4000
@@ -126,6 +126,22 @@ def the_alert_rules_name_metrics_that_exist():
             assert m in names or (base in hists and base != m), \
                 "%s: %s is not on /metrics" % (r["alert"], m)
     assert len(rules) >= 10
+
+
+@t.test
+def memory_gauges_say_what_the_allocator_holds():
+    """heap in use, heap held free and SQLite's share: an operator tells a
+    leak (in use grows) from fragmentation (held free grows) with them"""
+    with Gateway() as gw:
+        assert gw.publish(status("mem", "Loaded", "x"))[0] == 200
+        used = metric(gw, "statusgate_heap_in_use_bytes")
+        held = metric(gw, "statusgate_heap_free_bytes")
+        lite = metric(gw, "statusgate_sqlite_memory_bytes")
+        with open("/proc/%d/status" % gw.proc.pid) as f:
+            rss = [int(x.split()[1]) * 1024 for x in f if x.startswith("VmRSS:")][0]
+        # glibc here (Debian 12): known, and within what the process holds
+        assert 0 < lite < used < rss + held, (lite, used, held, rss)
+        assert held >= 0, held
 
 
 if __name__ == "__main__":
