@@ -92,6 +92,11 @@ def main():
     ap.add_argument("--step-s", default="3")
     ap.add_argument("--with-base", action="store_true",
                     help="also run --base-bin (off by default: D compares against Web-STOMP)")
+    ap.add_argument("--only", choices=("statusgate", "web-stomp"),
+                    help="run one of the two servers only")
+    ap.add_argument("--metrics-dir",
+                    help="keep statusgate's /metrics after each run here (its "
+                         "histograms say which part of the path the latency is in)")
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--load-cpu", default="1")
     a = ap.parse_args()
@@ -126,6 +131,8 @@ def main():
               "--idle-timeout", "30"]
     load = ["taskset", "-c", a.load_cpu, a.wsload, "run"]
     servers = ["statusgate", "web-stomp"] + (["statusgate-base"] if a.base_bin and a.with_base else [])
+    if a.only:
+        servers = [a.only]
     try:
         for rep in range(a.reps):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
@@ -156,6 +163,13 @@ def main():
                                                "--label", "d"]
                         out = subprocess.run(cmd, capture_output=True, text=True)
                         line = out.stdout.strip()
+                        if a.metrics_dir:
+                            os.makedirs(a.metrics_dir, exist_ok=True)
+                            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                                        timeout=10) as r, \
+                                    open(os.path.join(a.metrics_dir, "%s-%d.txt" % (srv, rep)),
+                                         "wb") as f:
+                                f.write(r.read())
                     finally:
                         gw.terminate()
                         gw.wait(30)
