@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -156,6 +157,8 @@ static struct {
 	ev_io accept;            /* our listening socket */
 	ev_timer accept_retry;   /* out of descriptors: accept again later */
 	unsigned inflight;       /* accepted connections still in their handshake */
+	int *waiting;            /* accepted, not yet handed to lws: a ring */
+	unsigned whead, wlen, wcap;
 	struct lws_vhost *vh;
 	struct hub *hub;
 	volatile sig_atomic_t *stop;
@@ -172,6 +175,12 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	hub_tick(g_ev.hub);
 }
 
+/* connections handed to lws at most at a time before their handshake is
+ * over (see feed) */
+#define ACCEPT_INFLIGHT 128
+
+static void feed(void);
+
 /* libev runs prepare watchers right before it waits for events: the
  * frames queued during this loop turn go out there, each session's in one
  * sendmsg (Redis writes its clients' replies in beforeSleep the same way) */
@@ -181,42 +190,67 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)w;
 	(void)revents;
 	hub_flush(g_ev.hub);
+	if (g_ev.wlen && g_ev.inflight < ACCEPT_INFLIGHT)
+		feed();
 }
 
 /*
- * Accepting. We listen ourselves and hand each accepted socket to lws
- * (lws_adopt_socket_vhost), at most ACCEPT_INFLIGHT connections at a time
- * that have not finished their handshake (no HTTP request or WebSocket
- * upgrade yet); past that the listening socket waits in the kernel's
- * backlog. lws 4.1 keeps per-connection state of handshakes in lists that
- * each new one walks (its timeout in the one sorted timer list, its header
- * buffer in the header-table list), and its own accept loop takes the whole
- * backlog at once: 10,000 browsers reconnecting together cost it O(n^2)
- * walks and 10,000 header buffers of 4 kB at once. Bounded, the walks stay
- * short and the buffers few.
+ * Accepting. We listen ourselves, take every connection the kernel has
+ * into a queue of our own at once (accept4 is cheap), and hand them to lws
+ * (lws_adopt_socket_vhost) so that at most ACCEPT_INFLIGHT at a time have
+ * not finished their handshake (no HTTP request or WebSocket upgrade yet).
+ * lws 4.1 keeps per-connection state of handshakes in lists that each new
+ * one walks (its timeout in the one sorted timer list, its header buffer in
+ * the header-table list), and its own accept loop takes the whole backlog
+ * at once: 10,000 browsers reconnecting together cost it O(n^2) walks and
+ * 10,000 header buffers of 4 kB at once. Bounded, the walks stay short and
+ * the buffers few. The queue is ours, not the kernel's backlog, because
+ * that one holds SOMAXCONN (4096) and a connection it has no room for costs
+ * its client a SYN retransmit a second later: with the backlog as the
+ * queue, 10,000 connecting at once overflowed it 5,775 times and came in at
+ * about 3,000 a second while the service thread was mostly idle. Our queue
+ * holds up to --max-connections; beyond that the backlog waits again.
  */
-#define ACCEPT_INFLIGHT 128
-
 static char accept_mark;    /* opaque user data: counted in g_ev.inflight */
 
-/* a connection's handshake is over (a request, an upgrade, or its end) */
+/* a connection's handshake is over (a request, an upgrade, or its end);
+ * inside an lws callback: the next one is handed over before the loop
+ * sleeps (feed, from on_prepare), not from here */
 static void handshake_over(struct lws *wsi)
 {
 	if (!wsi || lws_get_opaque_user_data(wsi) != &accept_mark)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
 	g_ev.inflight--;
+}
+
+/* hands queued connections to lws while fewer than ACCEPT_INFLIGHT are in
+ * their handshake; accepting goes on while the queue has room. Outside any
+ * lws callback (libev's accept and prepare watchers). */
+static void feed(void)
+{
+	while (g_ev.inflight < ACCEPT_INFLIGHT && g_ev.wlen) {
+		int fd = g_ev.waiting[g_ev.whead];
+		struct lws *wsi;
+
+		g_ev.whead = (g_ev.whead + 1) % g_ev.wcap;
+		g_ev.wlen--;
+		wsi = lws_adopt_socket_vhost(g_ev.vh, fd);   /* closes fd on failure */
+		if (!wsi)
+			continue;
+		lws_set_opaque_user_data(wsi, &accept_mark);
+		g_ev.inflight++;
+	}
 	if (g_ev.accept.fd >= 0 && !ev_is_active(&g_ev.accept) &&
-	    !ev_is_active(&g_ev.accept_retry) && g_ev.inflight < ACCEPT_INFLIGHT)
+	    !ev_is_active(&g_ev.accept_retry) && g_ev.wlen < g_ev.wcap)
 		ev_io_start(g_ev.loop, &g_ev.accept);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)revents;
-	while (g_ev.inflight < ACCEPT_INFLIGHT) {
+	while (g_ev.wlen < g_ev.wcap) {
 		int one = 1, fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct lws *wsi;
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -228,23 +262,22 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				ev_timer_set(&g_ev.accept_retry, 0.1, 0.);
 				ev_timer_start(loop, &g_ev.accept_retry);
 			}
-			return;
+			break;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		wsi = lws_adopt_socket_vhost(g_ev.vh, fd);   /* closes fd on failure */
-		if (!wsi)
-			continue;
-		lws_set_opaque_user_data(wsi, &accept_mark);
-		g_ev.inflight++;
+		g_ev.waiting[(g_ev.whead + g_ev.wlen) % g_ev.wcap] = fd;
+		g_ev.wlen++;
 	}
-	ev_io_stop(loop, w);   /* handshake_over starts it again */
+	if (g_ev.wlen == g_ev.wcap)
+		ev_io_stop(loop, w);   /* full: feed starts it again */
+	feed();
 }
 
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)w;
 	(void)revents;
-	if (g_ev.accept.fd >= 0 && g_ev.inflight < ACCEPT_INFLIGHT)
+	if (g_ev.accept.fd >= 0 && g_ev.wlen < g_ev.wcap)
 		ev_io_start(loop, &g_ev.accept);
 }
 
@@ -352,9 +385,14 @@ int server_start(struct hub *hub)
 	}
 	foreign_loops[0] = g_ev.loop;
 
-	lfd = listen_on(cfg->host, cfg->port);
+	g_ev.wcap = cfg->max_connections > 1024 ? (unsigned)cfg->max_connections : 1024;
+	g_ev.waiting = malloc(g_ev.wcap * sizeof(*g_ev.waiting));
+	lfd = g_ev.waiting ? listen_on(cfg->host, cfg->port) : -1;
 	if (lfd < 0) {
-		GW_ERR("%s: cannot listen on %s: %s", __func__, cfg->listen, strerror(errno));
+		GW_ERR("%s: cannot listen on %s: %s", __func__, cfg->listen,
+		       g_ev.waiting ? strerror(errno) : "out of memory");
+		free(g_ev.waiting);
+		g_ev.waiting = NULL;
 		ev_loop_destroy(g_ev.loop);
 		g_ev.loop = NULL;
 		return -1;
@@ -388,6 +426,8 @@ int server_start(struct hub *hub)
 	if (!ctx) {
 		GW_ERR("%s: cannot serve on %s (bad TLS files?)", __func__, cfg->listen);
 		close(lfd);
+		free(g_ev.waiting);
+		g_ev.waiting = NULL;
 		ev_loop_destroy(g_ev.loop);
 		g_ev.loop = NULL;
 		return -1;
@@ -400,6 +440,7 @@ int server_start(struct hub *hub)
 	ev_prepare_start(g_ev.loop, &g_ev.flush);
 	g_ev.vh = lws_get_vhost_by_name(ctx, "statusgate");
 	g_ev.inflight = 0;
+	g_ev.whead = g_ev.wlen = 0;
 	ev_timer_init(&g_ev.accept_retry, on_accept_retry, 0.1, 0.);
 	ev_io_init(&g_ev.accept, on_accept, lfd, EV_READ);
 	ev_io_start(g_ev.loop, &g_ev.accept);
@@ -446,6 +487,13 @@ void server_stop(void)
 		close(g_ev.accept.fd);
 		g_ev.accept.fd = -1;
 	}
+	while (g_ev.wlen) {      /* accepted, never handed over: just closed */
+		close(g_ev.waiting[g_ev.whead]);
+		g_ev.whead = (g_ev.whead + 1) % g_ev.wcap;
+		g_ev.wlen--;
+	}
+	free(g_ev.waiting);
+	g_ev.waiting = NULL;
 	lws_context_destroy(ctx);
 	ev_signal_stop(g_ev.loop, &g_ev.sigint);
 	ev_signal_stop(g_ev.loop, &g_ev.sigterm);

@@ -200,4 +200,43 @@ async def ten_thousand_connections_opened_and_dropped():
         await w.ws.close()
 
 
+def listen_overflows():
+    """the kernel's count of connections a listening socket had no room for
+    (each costs its client a SYN retransmit, a second later)"""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split()[1:], values.split()[1:]))["ListenOverflows"])
+    raise AssertionError("no TcpExt in /proc/net/netstat")
+
+
+@t.test
+async def a_burst_beyond_the_kernels_backlog_is_all_taken():
+    # 8,000 browsers connecting at the same moment (a redeploy), twice the
+    # kernel's listen backlog (SOMAXCONN 4096): the gateway takes them all
+    # off the backlog at once into its own queue, so none is dropped by the
+    # kernel, and every one gets its upgrade
+    N = 8000
+    raise_nofile(N + 500)
+    with Gateway("--max-connections", str(N + 100), "--max-connections-per-ip", str(N + 100)) as gw:
+        before = listen_overflows()
+        conns = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", gw.port)
+                                       for _ in range(N)))
+        after = listen_overflows()
+        for i, (_, wr) in enumerate(conns):
+            wr.write((UPGRADE % (i % 100)).encode())
+
+        async def upgraded(r):
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 120)
+            return head.startswith(b"HTTP/1.1 101")
+        ok = await asyncio.gather(*(upgraded(r) for r, _ in conns))
+        for _, wr in conns:
+            wr.transport.abort()
+        print("  %d connections at once: %d overflowed the backlog, %d upgraded"
+              % (N, after - before, sum(ok)), flush=True)
+        assert after - before == 0, after - before
+        assert all(ok), ok.count(False)
+
+
 t.run()
