@@ -14,8 +14,8 @@
  * WRITEABLE (and so costs an epoll_ctl); the rest of a frame the socket
  * took only in part is lws's to send, before anything else. That direct
  * path is for WebSockets on plain TCP (no extension is offered); under TLS,
- * and for SSE, each WRITEABLE makes one lws_write() of the oldest buffer,
- * as a WebSocket text message or as HTTP body bytes. Nothing is written
+ * and for SSE, each WRITEABLE makes an lws_write() per queued buffer, as a
+ * WebSocket text message or as HTTP body bytes, while lws takes them whole. Nothing is written
  * once a close frame went out or came in (output_closed).
  *
  * Two kinds of members. A subscription in mode all must get every event:
@@ -27,10 +27,8 @@
  * while its reader keeps up; once the reader is behind, a newer event
  * replaces its frame still queued, in place (conflation): it never lags,
  * and its memory is one frame per subscription, plus what was queued for it
- * before it fell behind (at most one loop turn's events). A direct session
- * is behind when its socket is full (a write was refused or cut short);
- * any other (TLS, SSE: one frame per writable callback) whenever a frame of
- * the subscription is still queued.
+ * before it fell behind (at most one loop turn's events). A session is
+ * behind when its socket is full (is_behind).
  *
  * Ordering: a subscription remembers the last seq it was given (snapshot,
  * replay or live). Fan-out skips events at or below it, so an event that was
@@ -117,6 +115,7 @@ struct hub {
 	 * before the loop sleeps (each session's dirty is 1 + its index) */
 	struct gw_session **dirty;
 	unsigned ndirty, capdirty;
+	unsigned turn;               /* loop turns (hub_flush runs once in each) */
 	/* committed jobs not yet fanned out, in commit order (linked by next) */
 	struct gw_job *pending, **pending_tail;
 };
@@ -463,10 +462,21 @@ static void undirty(struct gw_session *s)
  * before the loop sleeps, another's at its next WRITEABLE */
 static void want_write(struct gw_session *s)
 {
-	if (s->direct)
+	if (s->direct) {
 		mark_dirty(s);
-	else
+	} else {
 		lws_callback_on_writable(s->wsi);
+		s->asked = s->hub->turn;
+	}
+}
+
+/* a reader is behind when its frames wait for the socket: a direct
+ * session's write was refused or cut short; another's WRITEABLE, asked
+ * for, has not come within a whole loop turn (its socket is full, and lws
+ * only tells that by not calling) */
+static int is_behind(const struct gw_session *s)
+{
+	return s->behind || (!s->direct && s->q.len && s->hub->turn - s->asked >= 2);
 }
 
 static void queue_clear(struct gw_session *s)
@@ -597,7 +607,7 @@ static int queue_latest(struct gw_session *s, struct reg_sub *sub, struct gw_buf
 
 	if (s->close_code || s->output_closed)
 		return -1;
-	r = sendq_put_latest(&s->q, b, &sub->qslot, !s->direct || s->behind);
+	r = sendq_put_latest(&s->q, b, &sub->qslot, is_behind(s));
 	if (r < 0)
 		return -1;
 	if (r == 1)
@@ -796,6 +806,7 @@ static int flush_direct(struct gw_session *s)
 
 void hub_flush(struct hub *h)
 {
+	h->turn++;
 	/* flush_direct queues nothing, so the list only shrinks here */
 	while (h->ndirty) {
 		struct gw_session *s = h->dirty[--h->ndirty];
@@ -867,8 +878,10 @@ int hub_writeable(struct gw_session *s)
 		 * filter emptied) */
 		if (s->on_drain && !s->close_code) {
 			s->on_drain(s);
-			if (s->q.len && !s->direct)
+			if (s->q.len && !s->direct) {
 				lws_callback_on_writable(s->wsi);
+				s->asked = s->hub->turn;
+			}
 		}
 		return 0;
 	}
@@ -876,22 +889,31 @@ int hub_writeable(struct gw_session *s)
 		undirty(s);      /* written now */
 		return flush_direct(s);
 	}
-	b = sendq_pop(&s->q);
-	/* lws keeps what the socket does not take and sends it before the
-	 * next WRITEABLE: one lws_write per callback */
-	n = lws_write(s->wsi, gw_buf_data(b), b->len,
-		      s->kind == GW_SESS_SSE ? LWS_WRITE_HTTP : LWS_WRITE_TEXT);
-	if (n >= 0)
-		written(s, &b, 1, len0, bytes0);
-	else
-		queue_gauges(s, len0, bytes0);
-	gw_buf_unref(b);
-	if (n < 0)
-		return -1;
+	/* TLS and SSE: an lws_write per frame while lws takes them whole; lws
+	 * keeps what the socket does not take and sends it before anything
+	 * else, and then the rest waits for the next WRITEABLE: the reader is
+	 * behind */
+	while (s->q.len && !lws_partial_buffered(s->wsi)) {
+		len0 = s->q.len;
+		bytes0 = s->q.bytes;
+		b = sendq_pop(&s->q);
+		n = lws_write(s->wsi, gw_buf_data(b), b->len,
+			      s->kind == GW_SESS_SSE ? LWS_WRITE_HTTP : LWS_WRITE_TEXT);
+		if (n >= 0)
+			written(s, &b, 1, len0, bytes0);
+		else
+			queue_gauges(s, len0, bytes0);
+		gw_buf_unref(b);
+		if (n < 0)
+			return -1;
+	}
+	s->behind = lws_partial_buffered(s->wsi);
 	if (!s->q.len && s->on_drain && !s->close_code)
 		s->on_drain(s);
-	if (s->q.len || s->close_code)
+	if (s->q.len || s->close_code) {
 		lws_callback_on_writable(s->wsi);
+		s->asked = s->hub->turn;
+	}
 	return 0;
 }
 

@@ -67,12 +67,14 @@ struct gw_session {
 	unsigned char rx_paused; /* we stopped reading its commands until its queue drains */
 	unsigned char ping_due;  /* a ping goes out at the next WRITEABLE */
 	unsigned char pinged;    /* one went out since the peer was last seen */
-	unsigned char behind;    /* direct: its socket is full, frames wait for
+	unsigned char behind;    /* its socket is full, frames wait for
 				  * WRITEABLE (latest-state frames are then
 				  * replaced, not appended) */
 	unsigned char close_at_once; /* shutdown: our close frame, then the TCP
 				  * close (no waiting for the peer's answer) */
 	int fd;                  /* the socket (direct sessions write to it) */
+	unsigned asked;          /* not direct: the core's loop turn when it last
+				  * asked lws for WRITEABLE with frames queued */
 	const char *ip;          /* the client's address (forwarded through a
 				  * trusted proxy): the core's per-address count
 				  * holds the string while the session is open */
@@ -189,8 +191,9 @@ void hub_send_str(struct gw_session *s, char *json);
  * string constant of at most 123 bytes (it is kept, not copied) */
 void hub_close_soon(struct gw_session *s, int code, const char *reason);
 /* WRITEABLE: writes what is queued: a direct session's frames in one
- * sendmsg, otherwise the oldest frame (a WebSocket message, or HTTP body
- * bytes for SSE); -1 to close the connection */
+ * sendmsg, otherwise an lws_write per frame (a WebSocket message, or HTTP
+ * body bytes for SSE) while lws takes them whole; -1 to close the
+ * connection */
 int hub_writeable(struct gw_session *s);
 /* before the event loop waits (libev prepare): writes the frames queued in
  * this loop turn, every direct session's in one sendmsg, without asking lws

@@ -58,4 +58,28 @@ def refuses_to_start_with_a_missing_key():
     assert "listen" in gw.logs() or "TLS" in gw.logs(), gw.logs()
 
 
+@t.test
+async def a_legacy_page_over_tls_that_keeps_up_gets_every_event_of_a_burst():
+    # over TLS the gateway writes through lws, a frame per lws_write: eight
+    # publishers at once share commit batches, and a page that reads gets
+    # every event all the same (it is never behind)
+    from concurrent.futures import ThreadPoolExecutor
+    d = tempfile.mkdtemp(prefix="sg-tls-")
+    crt, key = make_cert(d)
+    ctx = ssl.create_default_context(cafile=crt)
+    with Gateway("--tls-cert", crt, "--tls-key", key, workdir=d, ssl_ctx=ctx) as gw:
+        assert gw.publish({"type": "status", "submission": "tb", "status": "Loaded"})[0] == 200
+        async with gw.ws("/ws/submissions/tb/") as ws:
+            assert (await recv_json(ws))["message"] == "Loaded"
+            n = 300
+            with ThreadPoolExecutor(8) as ex:
+                codes = list(ex.map(lambda i: gw.publish(
+                    {"type": "notification", "submission": "tb", "notification": "b%d" % i})[0],
+                    range(n)))
+            assert codes == [200] * n, codes
+            got = [int((await recv_json(ws, 20))["notification_message"][1:]) for _ in range(n)]
+            assert sorted(got) == list(range(n)), got[:20]
+            await expect_silence(ws)
+
+
 t.run()
