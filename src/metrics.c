@@ -168,7 +168,10 @@ char *metrics_render(void)
 		 * the second growing, not the first); SQLite's own share (page
 		 * caches of the writer and reader handles) is in the first */
 		long long in_use = -1, held_free = -1;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+		/* not under AddressSanitizer, whose allocator glibc's mallinfo2
+		 * does not see (it answers zeros) */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)) && \
+	!defined(__SANITIZE_ADDRESS__)
 		struct mallinfo2 mi = mallinfo2();
 
 		in_use = (long long)(mi.uordblks + mi.hblkhd);
