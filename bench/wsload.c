@@ -986,6 +986,25 @@ static void wait_events(int timeout_ms, uint64_t *t)
 	}
 }
 
+/* opens receivers *started.. up to total, at most --inflight of them in
+ * their handshake (0: all at once), round-robin over --ports */
+static void start_connects(int *started, int total)
+{
+	while (*started < total && (!opt.inflight ||
+				    *started - open_count - dead_count < opt.inflight)) {
+		struct conn *c = &conns[*started];
+
+		memset(c->last, 0xff, sizeof(c->last));   /* -1: nothing seen yet */
+		c->pub = -1;
+		c->fd = tcp_connect(opt.host, opt.ports[*started % opt.nports]);
+		if (c->fd < 0)
+			die("connect: %s", strerror(errno));
+		c->state = C_CONNECTING;
+		ep_add(c->fd, EPOLLOUT, *started);
+		(*started)++;
+	}
+}
+
 static int run(void)
 {
 	int N = opt.receivers, started = 0;
@@ -1025,18 +1044,7 @@ static int run(void)
 	t_conn0 = now_us(CLOCK_MONOTONIC);
 	t_last_progress = t_conn0;
 	while (open_count + dead_count < PUB0) {
-		while (started < PUB0 && (!opt.inflight ||
-					  started - open_count - dead_count < opt.inflight)) {
-			struct conn *c = &conns[started];
-			memset(c->last, 0xff, sizeof(c->last));   /* -1 */
-			c->pub = -1;
-			c->fd = tcp_connect(opt.host, opt.ports[started % opt.nports]);
-			if (c->fd < 0)
-				die("connect: %s", strerror(errno));
-			c->state = C_CONNECTING;
-			ep_add(c->fd, EPOLLOUT, started);
-			started++;
-		}
+		start_connects(&started, PUB0);
 		wait_events(100, &t);
 		if ((double)(t - t_conn0) > opt.connect_timeout * 1e6) {
 			fprintf(stderr, "wsload: %d of %d receivers connected in %.0f s\n", open_count,
@@ -1332,17 +1340,7 @@ static int conns_run(void)
 		open_count = dead_count = 0;
 		memset(conns, 0, (size_t)N * sizeof(*conns));
 		while (open_count + dead_count < N) {
-			while (started < N && (!opt.inflight ||
-					       started - open_count - dead_count < opt.inflight)) {
-				struct conn *c = &conns[started];
-				c->pub = -1;
-				c->fd = tcp_connect(opt.host, opt.ports[started % opt.nports]);
-				if (c->fd < 0)
-					die("connect: %s", strerror(errno));
-				c->state = C_CONNECTING;
-				ep_add(c->fd, EPOLLOUT, started);
-				started++;
-			}
+			start_connects(&started, N);
 			wait_events(100, &t);
 			if ((double)(t - t0) > opt.connect_timeout * 1e6)
 				die("%s", "connections did not all open in time (--connect-timeout)");
