@@ -25,6 +25,13 @@ build_statusgate() {
 		{ tail -30 "$build.cmake.log"; exit 1; }
 }
 
+# need_nofile N: the soft descriptor limit up to the hard one; exits when
+# that is still below N
+need_nofile() {
+	ulimit -n "$(ulimit -Hn)"
+	[ "$(ulimit -n)" -ge "$1" ] || { log "need ulimit -n >= $1 (have $(ulimit -n))"; exit 1; }
+}
+
 free_port() {
 	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

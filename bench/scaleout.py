@@ -59,14 +59,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("GW_SOURCE_DIR", ROOT)
 
 import harness  # noqa: E402
+from gwhttp import http_get, metrics  # noqa: E402
 import rabbit  # noqa: E402
 
 BEGIN = "<!-- scaleout:begin -->"
@@ -86,27 +86,6 @@ MAX_CONN = 20000
 
 def log(msg):
     print("%s scaleout: %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-def http_get(port, path, timeout=5):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def metrics(port, timeout=5):
-    """{sample name with labels: value} of a gateway's /metrics"""
-    st, text = http_get(port, "/metrics", timeout)
-    if st != 200:
-        raise RuntimeError("/metrics: %d" % st)
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, v = line.rpartition(" ")
-            out[name] = float(v)
-    return out
 
 
 class Gw:
@@ -212,12 +191,18 @@ def vm_kb(pid, key):
     return 0
 
 
+def fresh_run(broker, work):
+    """the gateways' names (up to three), their queues deleted, and a new
+    directory for this run"""
+    names = ["gw%d" % (i + 1) for i in range(3)]
+    delete_queues(broker, names)
+    return names, tempfile.mkdtemp(prefix="run-", dir=work)
+
+
 def run_drain(a, broker, k, scenario, rep, work):
     """scenario drain: see the module's doc"""
     total = SCENARIOS[scenario][0]
-    names = ["gw%d" % (i + 1) for i in range(3)]
-    delete_queues(broker, names)
-    d = tempfile.mkdtemp(prefix="run-", dir=work)
+    names, d = fresh_run(broker, work)
     gws = [Gw(a.bin, broker, names[i], d) for i in range(k)]
     load = None
     try:
@@ -268,9 +253,7 @@ def run_drain(a, broker, k, scenario, rep, work):
 def run_backlog(a, broker, k, _scenario, rep, work):
     """scenario backlog: see the module's doc"""
     n = SCENARIOS["backlog"][2]
-    names = ["gw%d" % (i + 1) for i in range(3)]
-    delete_queues(broker, names)
-    d = tempfile.mkdtemp(prefix="run-", dir=work)
+    names, d = fresh_run(broker, work)
     # once up to declare the queues and bindings, then down
     for name in names[:k]:
         g = Gw(a.bin, broker, name, d)
@@ -339,9 +322,7 @@ def broker_idle_cores(broker, seconds=20):
 def run_one(a, broker, k, scenario, rep, work):
     receivers, per_instance, events, window, rate, _ = SCENARIOS[scenario]
     total = receivers * k if per_instance else receivers
-    names = ["gw%d" % (i + 1) for i in range(3)]
-    delete_queues(broker, names)
-    d = tempfile.mkdtemp(prefix="run-", dir=work)
+    names, d = fresh_run(broker, work)
     gws = [Gw(a.bin, broker, names[i], d) for i in range(k)]
     row = None
     try:

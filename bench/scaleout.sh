@@ -31,8 +31,7 @@ log() { printf '%s scaleout: %s\n' "$(date +%T)" "$*" >&2; }
 . "$ROOT/bench/lib.sh"
 
 # wsload holds every receiver (10,000 in scenario conn) in one process
-ulimit -n "$(ulimit -Hn)"
-[ "$(ulimit -n)" -ge 10500 ] || { echo "scaleout: need ulimit -n >= 10500 (have $(ulimit -n))" >&2; exit 1; }
+need_nofile 10500
 
 build_statusgate "$SRC" "$BUILD" -DGW_BUILD_TESTS=OFF -DGW_BUILD_BENCH=OFF
 gcc -O2 -Wall -Wextra -DWSLOAD_AMQP -o "$WORK/wsload" "$ROOT/bench/wsload.c" -lpthread -lrabbitmq

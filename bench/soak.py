@@ -73,8 +73,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -84,6 +82,7 @@ os.environ.setdefault("GW_SOURCE_DIR", ROOT)
 import harness  # noqa: E402
 import rabbit  # noqa: E402
 import soak_svg  # noqa: E402
+from gwhttp import http_get, metrics  # noqa: E402
 
 BEGIN = "<!-- soak:begin -->"
 END = "<!-- soak:end -->"
@@ -599,26 +598,6 @@ def subs_main(a, q, stop, role):
 
 # ---------------------------------------------------------------- sampling
 
-def http_get(port, path, timeout=5):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def metrics(port):
-    st, text = http_get(port, "/metrics", 10)
-    if st != 200:
-        raise RuntimeError("/metrics: %d" % st)
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, v = line.rpartition(" ")
-            out[name] = float(v)
-    return out
-
-
 def cpu_s(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -735,7 +714,7 @@ class Soak:
         now = time.time()
         row = {"t_s": round(t, 1)}
         try:
-            m = metrics(a.port)
+            m = metrics(a.port, 10)
         except Exception as e:
             m = {}
             self.notes.append("t=%.0f s: /metrics failed: %r" % (t, e))
@@ -926,7 +905,7 @@ class Soak:
         while not self.died and time.time() < deadline:
             time.sleep(1)
             try:
-                m = metrics(a.port)
+                m = metrics(a.port, 10)
             except Exception:
                 continue
             with coll.lock:
@@ -947,7 +926,7 @@ class Soak:
         self.final_m = {}
         if self.gw.poll() is None:
             try:
-                self.final_m = metrics(a.port)
+                self.final_m = metrics(a.port, 10)
             except Exception as e:
                 self.notes.append("final /metrics failed: %r" % e)
             self.gw.send_signal(signal.SIGTERM)

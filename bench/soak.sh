@@ -32,8 +32,7 @@ log() { printf '%s soak: %s\n' "$(date +%T)" "$*" >&2; }
 . "$ROOT/bench/lib.sh"
 
 # about 2,000 sockets in the load generator, as many in the gateway
-ulimit -n "$(ulimit -Hn)"
-[ "$(ulimit -n)" -ge 8192 ] || { echo "soak: need ulimit -n >= 8192 (have $(ulimit -n))" >&2; exit 1; }
+need_nofile 8192
 
 build_statusgate "$SRC" "$BUILD" -DGW_BUILD_TESTS=OFF -DGW_BUILD_BENCH=OFF
 
