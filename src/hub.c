@@ -371,7 +371,6 @@ int hub_session_open(struct hub *h, struct gw_session *s, struct lws *wsi,
 	sendq_init(&s->q);
 	s->wsi = wsi;
 	s->kind = (unsigned char)kind;
-	s->mux = kind == GW_SESS_MUX;
 	s->seen = mono_s();
 	s->fd = lws_get_socket_fd(wsi);
 	/* our own sendmsg only where the bytes on the socket are the frames
@@ -627,7 +626,7 @@ static void lagging(struct gw_session *s)
 	GW_WARN_RL("%s: %s is not reading (%u frames queued); closing it with 1013",
 		__func__, s->ip, s->q.len);
 	queue_clear(s);
-	if (s->mux) {
+	if (s->kind == GW_SESS_MUX) {
 		static const char msg[] = "{\"op\":\"error\",\"code\":\"lagging\","
 			"\"reason\":\"send queue full; reconnect with since to recover\"}";
 		struct gw_buf *b = gw_buf_new(msg, sizeof(msg) - 1);

@@ -53,14 +53,13 @@ enum gw_session_kind {
  * per-session data (lws allocates and frees that memory) and hands it to
  * hub_session_open when the connection is established (ESTABLISHED, or the
  * SSE request) and to hub_session_close when it closes; the fields are the
- * core's, adapters only read kind, mux and ip.
+ * core's, adapters only read kind and ip.
  */
 struct gw_session {
 	struct lws *wsi;
 	struct hub *hub;
 	struct gw_session *prev, *next;   /* the hub's list of open sessions */
 	unsigned char kind;      /* enum gw_session_kind */
-	unsigned char mux;       /* 1: /ws; 0: legacy or SSE */
 	unsigned char direct;    /* frames go to the socket with our own sendmsg
 				  * (a WebSocket on plain TCP, no extension) */
 	unsigned char output_closed; /* a close frame went out or came in: no more data */

@@ -153,7 +153,7 @@ static void on_token_expiry(struct gw_session *s)
 		return;
 	}
 	GW_INFO("%s: the token of %s expired; closing its connection", __func__, s->ip);
-	if (s->mux)
+	if (s->kind == GW_SESS_MUX)
 		send_error(p, NULL, "forbidden", "the token has expired");
 	hub_close_soon(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "token expired");
 }
@@ -630,13 +630,13 @@ static void rx_reset(struct ws_pss *p)
 static void on_message(struct ws_pss *p, struct lws *wsi, const char *msg, size_t len)
 {
 	if (lws_frame_is_binary(wsi)) {
-		if (p->s.mux) {
+		if (p->s.kind == GW_SESS_MUX) {
 			send_error(p, NULL, "bad_request", "binary messages are not accepted");
 			p->garbage++;
 		} else {
 			hub_close_soon(&p->s, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text frames only");
 		}
-	} else if (p->s.mux) {
+	} else if (p->s.kind == GW_SESS_MUX) {
 		mux_receive(p, msg, len);
 	} else {
 		legacy_receive(p, msg, len);
@@ -676,7 +676,7 @@ static int on_receive(struct ws_pss *p, struct lws *wsi, const void *in, size_t 
 		char reason[96];
 		snprintf(reason, sizeof(reason), "message over the %zu byte limit", max);
 		GW_WARN_RL("%s: %s sent an oversize message", __func__, p->s.ip);
-		if (p->s.mux) {
+		if (p->s.kind == GW_SESS_MUX) {
 			send_error(p, NULL, "too_large", reason);
 			if (++p->garbage >= GARBAGE_LIMIT)
 				hub_close_soon(&p->s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "too large");
