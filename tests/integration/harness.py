@@ -104,6 +104,27 @@ class Gateway:
     def kill(self):
         return self.stop(signal.SIGKILL)
 
+    def freeze(self, timeout=10):
+        """SIGSTOP, then wait until every thread has stopped: each one is out
+        of the kernel then, so no system call of the process is still in
+        flight (a thread inside fdatasync shows D until the call returns)."""
+        self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.time() + timeout
+        task = "/proc/%d/task" % self.proc.pid
+        while True:
+            states = []
+            for tid in os.listdir(task):
+                try:
+                    with open("%s/%s/stat" % (task, tid)) as f:
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+                except OSError:
+                    pass       # the thread ended meanwhile
+            if all(st in "Tt" for st in states):
+                return
+            if time.time() > deadline:
+                raise RuntimeError("statusgate threads did not stop: %s" % states)
+            time.sleep(0.001)
+
     def logs(self):
         try:
             with open(self.log_path, "rb") as f:
