@@ -20,6 +20,7 @@ build_statusgate() {
 		git -C "$ROOT" archive "$src" | tar -x -C "$dir"
 	fi
 	log "building statusgate $REV (Release) in $build"
+	mkdir -p "$(dirname "$build")"
 	cmake -S "$dir" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >"$build.cmake.log" 2>&1
 	cmake --build "$build" -j2 --target statusgate >>"$build.cmake.log" 2>&1 ||
 		{ tail -30 "$build.cmake.log"; exit 1; }

@@ -4,8 +4,9 @@
  *
  * Responses are never written from the request callback: the handler fills
  * the per-session response (status, type, body) and asks for WRITEABLE; the
- * first WRITEABLE sends the headers, later ones send the body in chunks, the
- * last with LWS_WRITE_HTTP_FINAL. A publish is decoded here and queued to
+ * first WRITEABLE sends the headers, with the body in the same write when it
+ * fits one chunk; a longer body follows in chunks on later ones, the last
+ * with LWS_WRITE_HTTP_FINAL. A publish is decoded here and queued to
  * the writer; its done callback (run by the core after the commit and the
  * fan-out) answers it; if the client hung up meanwhile the job's pending
  * record is simply orphaned and freed there.
@@ -30,6 +31,7 @@
 #include "writer.h"
 
 #define BODY_CHUNK 16384
+#define HEADERS_MAX 1024   /* an answer's headers: status, type, length and three short ones */
 
 /* a publish waiting for its commit; owned by the job (freed when it is
  * done); wsi is cleared if the connection closes first */
@@ -113,62 +115,72 @@ static int reply_error(struct lws *wsi, struct http_pss *h, int status,
 			  json_pack("{s:s, s:s}", "error", error, "detail", detail));
 }
 
-static int write_headers(struct lws *wsi, struct http_pss *h)
+/* the answer's headers into [*p, end), finalized (not written) */
+static int add_headers(struct lws *wsi, struct http_pss *h, unsigned char **p,
+		       unsigned char *end)
 {
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-		      *end = buf + sizeof(buf) - 1;
-
 	if (lws_add_http_common_headers(wsi, (unsigned)h->status, h->ctype,
-					(lws_filepos_t)h->rlen, &p, end) ||
+					(lws_filepos_t)h->rlen, p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
+					(const unsigned char *)"no-store", 8, p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
-					(const unsigned char *)"nosniff", 7, &p, end))
+					(const unsigned char *)"nosniff", 7, p, end))
 		return -1;
 	if (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-			(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
+			(const unsigned char *)h->allow, (int)strlen(h->allow), p, end))
 		return -1;
 	if (h->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-			(const unsigned char *)"close", 5, &p, end))
+			(const unsigned char *)"close", 5, p, end))
 		return -1;
-	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+	return lws_finalize_http_header(wsi, p, end) ? -1 : 0;
 }
 
 static int on_writeable(struct lws *wsi, struct http_pss *h)
 {
-	unsigned char buf[LWS_PRE + BODY_CHUNK];
+	unsigned char buf[LWS_PRE + HEADERS_MAX + BODY_CHUNK], *start = buf + LWS_PRE,
+		      *p = start;
 	size_t n;
 	int final;
 
 	if (!h->status)
 		return 0;         /* still waiting for the writer */
 	if (!h->headers_sent) {
-		if (write_headers(wsi, h))
+		if (add_headers(wsi, h, &p, start + HEADERS_MAX - 1))
 			return -1;
 		h->headers_sent = 1;
-		/* a short answer (a publish's) follows its headers at once
-		 * rather than a WRITEABLE round trip later: lws keeps whatever
-		 * the socket did not take and sends it first */
-		if (h->rlen > BODY_CHUNK || lws_partial_buffered(wsi)) {
-			lws_callback_on_writable(wsi);
-			return 0;
+		/* A short answer (a publish's) goes out with its headers in one
+		 * write: one send, one segment for the client to wake up to.
+		 * lws writes HTTP/1.1 headers and body alike as raw bytes (the
+		 * vhost's ALPN is http/1.1 only, so never h2 framing) and keeps
+		 * whatever the socket did not take, sending it first. */
+		if (h->rlen <= BODY_CHUNK) {
+			memcpy(p, h->resp, h->rlen);
+			p += h->rlen;
+			h->roff = h->rlen;
+			if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) !=
+			    (int)(p - start))
+				return -1;
+			goto done;
 		}
-	}
-	if (h->rlen) {
-		n = h->rlen - h->roff;
-		if (n > BODY_CHUNK)
-			n = BODY_CHUNK;
-		final = h->roff + n == h->rlen;
-		memcpy(buf + LWS_PRE, h->resp + h->roff, n);
-		if (lws_write(wsi, buf + LWS_PRE, n,
-			      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+		if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) !=
+		    (int)(p - start))
 			return -1;
-		h->roff += n;
-		if (!final) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
+		lws_callback_on_writable(wsi);
+		return 0;
 	}
+	n = h->rlen - h->roff;
+	if (n > BODY_CHUNK)
+		n = BODY_CHUNK;
+	final = h->roff + n == h->rlen;
+	memcpy(start, h->resp + h->roff, n);
+	if (lws_write(wsi, start, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+		return -1;
+	h->roff += n;
+	if (!final) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+done:
 	free(h->resp);
 	h->resp = NULL;
 	h->status = 0;
