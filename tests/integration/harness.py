@@ -119,7 +119,7 @@ class Gateway:
                         states.append(f.read().rsplit(")", 1)[1].split()[0])
                 except OSError:
                     pass       # the thread ended meanwhile
-            if all(st in "Tt" for st in states):
+            if all(st in "TtZX" for st in states):   # stopped, or gone
                 return
             if time.time() > deadline:
                 raise RuntimeError("statusgate threads did not stop: %s" % states)
