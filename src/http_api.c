@@ -154,7 +154,8 @@ static int on_writeable(struct lws *wsi, struct http_pss *h)
 		 * vhost's ALPN is http/1.1 only, so never h2 framing) and keeps
 		 * whatever the socket did not take, sending it first. */
 		if (h->rlen <= BODY_CHUNK) {
-			memcpy(p, h->resp, h->rlen);
+			if (h->rlen)   /* resp may be NULL then */
+				memcpy(p, h->resp, h->rlen);
 			p += h->rlen;
 			h->roff = h->rlen;
 			if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) !=
