@@ -361,6 +361,36 @@ def one_keep_alive_connection_serves_good_and_bad_requests_in_turn():
 
 
 @t.test
+def short_and_long_answers_keep_the_connection_in_step():
+    """A short answer leaves in the write of its headers, a long one (over
+    one 16 KiB chunk) in chunks after them: on one keep-alive connection
+    each must be exactly its content-length, or the next answer would be
+    read out of the previous one's bytes."""
+    with Gateway() as gw:
+        notes = ["n%03d-" % i + "x" * 400 for i in range(100)]
+        for n in notes:
+            ok(gw, status("long", "Loaded", n))
+        c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        try:
+            for _ in range(2):
+                c.request("POST", "/api/v1/publish", json.dumps(status("short", "Loaded")),
+                          {"content-type": "application/json"})
+                r = c.getresponse()
+                raw = r.read()
+                assert r.status == 200 and len(raw) == int(r.getheader("content-length")), raw
+                assert json.loads(raw)["accepted"] is True, raw
+                c.request("GET", "/api/v1/submissions/long/events?limit=100")
+                r = c.getresponse()
+                raw = r.read()
+                assert r.status == 200 and len(raw) == int(r.getheader("content-length")), r.status
+                assert len(raw) > 3 * 16384, len(raw)     # several chunks
+                evs = json.loads(raw)["events"]
+                assert [e["notification"] for e in evs] == notes, [e["notification"][:5] for e in evs]
+        finally:
+            c.close()
+
+
+@t.test
 def chunked_bodies_and_the_app_envelope_are_accepted():
     with Gateway("--max-publish", "4096") as gw:
         doc = json.dumps(status("ch", "Loaded", "chunked")).encode()
