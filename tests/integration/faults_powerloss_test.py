@@ -10,10 +10,11 @@ file system is stopped with EXT4_IOC_SHUTDOWN and
 EXT4_GOING_FLAGS_NOLOGFLUSH, which drops dirty pages and the uncommitted
 journal (xfstests' "godown" uses it to simulate a crash). The gateway is
 then killed with SIGKILL, the file system unmounted and mounted again
-(journal recovery), and a new gateway started on what is on the "disk". Every publish answered 200 before the cut must be there, at the
-seq its answer gave, and the next publishes must get new seqs: an (epoch,
-seq) is never handed out twice for different events. Three cuts at random
-moments, on the same store.
+(journal recovery), and a new gateway started on what is on the "disk".
+Every publish answered 200 before the cut must be there, at the seq its
+answer gave, and the next publishes must get new seqs: an (epoch, seq) is
+never handed out twice for different events. Three cuts at random moments,
+on the same store.
 
 Limits of the method, said plainly:
 - It drops what was not written back to the loop device. The kernel may have
