@@ -15,8 +15,9 @@
  * took only in part is lws's to send, before anything else. That direct
  * path is for WebSockets on plain TCP (no extension is offered); under TLS,
  * and for SSE, each WRITEABLE makes an lws_write() per queued buffer, as a
- * WebSocket text message or as HTTP body bytes, while lws takes them whole. Nothing is written
- * once a close frame went out or came in (output_closed).
+ * WebSocket text message or as HTTP body bytes, while lws takes them
+ * whole. Nothing is written once a close frame went out or came in
+ * (output_closed).
  *
  * Two kinds of members. A subscription in mode all must get every event:
  * its frames count against --send-queue, and a member whose queue is full
@@ -877,10 +878,8 @@ int hub_writeable(struct gw_session *s)
 		 * filter emptied) */
 		if (s->on_drain && !s->close_code) {
 			s->on_drain(s);
-			if (s->q.len && !s->direct) {
-				lws_callback_on_writable(s->wsi);
-				s->asked = s->hub->turn;
-			}
+			if (s->q.len && !s->direct)
+				want_write(s);
 		}
 		return 0;
 	}
@@ -909,10 +908,8 @@ int hub_writeable(struct gw_session *s)
 	s->behind = lws_partial_buffered(s->wsi);
 	if (!s->q.len && s->on_drain && !s->close_code)
 		s->on_drain(s);
-	if (s->q.len || s->close_code) {
-		lws_callback_on_writable(s->wsi);
-		s->asked = s->hub->turn;
-	}
+	if (s->q.len || s->close_code)
+		want_write(s);   /* not direct here: asks lws, notes the turn */
 	return 0;
 }
 

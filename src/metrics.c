@@ -102,6 +102,34 @@ static void put_hist(struct out *o, const char *name, const char *help,
 	    (unsigned long long)LOAD(h->count));
 }
 
+/* memory as the allocator sees it: what is in use, and what it holds free
+ * (fragmentation tells itself apart from a leak by the second growing, not
+ * the first); SQLite's own share (page caches of the writer and reader
+ * handles) is in the first */
+static void put_memory(struct out *o)
+{
+	long long in_use = -1, held_free = -1;
+
+	/* not under AddressSanitizer, whose allocator glibc's mallinfo2 does
+	 * not see (it answers zeros) */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)) && \
+	!defined(__SANITIZE_ADDRESS__)
+	struct mallinfo2 mi = mallinfo2();
+
+	in_use = (long long)(mi.uordblks + mi.hblkhd);
+	held_free = (long long)mi.fordblks;
+#endif
+	put_metric(o, "statusgate_heap_in_use_bytes", "gauge",
+		   "Bytes allocated and not freed, all threads (-1: not known on this libc).",
+		   in_use);
+	put_metric(o, "statusgate_heap_free_bytes", "gauge",
+		   "Freed bytes the allocator still holds (-1: not known on this libc).",
+		   held_free);
+	put_metric(o, "statusgate_sqlite_memory_bytes", "gauge",
+		   "Bytes SQLite has allocated (page caches, statements), part of the heap in use.",
+		   (long long)sqlite3_memory_used());
+}
+
 char *metrics_render(void)
 {
 	static const char *const src[] = { "http", "amqp", "ws" };
@@ -162,34 +190,10 @@ char *metrics_render(void)
 	put_metric(&o, "statusgate_retention_deleted_total", "counter",
 		   "Submissions deleted by --retention / --retention-final.",
 		   (long long)LOAD(m->retention_deleted));
-	{
-		/* memory as the allocator sees it: what is in use, and what it
-		 * holds free (fragmentation tells itself apart from a leak by
-		 * the second growing, not the first); SQLite's own share (page
-		 * caches of the writer and reader handles) is in the first */
-		long long in_use = -1, held_free = -1;
-		/* not under AddressSanitizer, whose allocator glibc's mallinfo2
-		 * does not see (it answers zeros) */
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)) && \
-	!defined(__SANITIZE_ADDRESS__)
-		struct mallinfo2 mi = mallinfo2();
-
-		in_use = (long long)(mi.uordblks + mi.hblkhd);
-		held_free = (long long)mi.fordblks;
-#endif
-		put_metric(&o, "statusgate_heap_in_use_bytes", "gauge",
-			   "Bytes allocated and not freed, all threads (-1: not known on this libc).",
-			   in_use);
-		put_metric(&o, "statusgate_heap_free_bytes", "gauge",
-			   "Freed bytes the allocator still holds (-1: not known on this libc).",
-			   held_free);
-		put_metric(&o, "statusgate_sqlite_memory_bytes", "gauge",
-			   "Bytes SQLite has allocated (page caches, statements), part of the heap in use.",
-			   (long long)sqlite3_memory_used());
-	}
 	put_metric(&o, "statusgate_retention_rows_deleted_total", "counter",
 		   "Rows deleted by retention (all tables, publish ids included).",
 		   (long long)LOAD(m->retention_rows));
+	put_memory(&o);
 	put_metric(&o, "statusgate_amqp_retries_total", "counter",
 		   "AMQP deliveries requeued because the store refused that publish alone "
 		   "(dead-lettered after --amqp-max-attempts).", (long long)LOAD(m->amqp_retries));

@@ -21,9 +21,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -224,20 +224,32 @@ static void handshake_over(struct lws *wsi)
 	g_ev.inflight--;
 }
 
+/* the queue of accepted connections (a ring of wcap descriptors) */
+static void waiting_push(int fd)
+{
+	g_ev.waiting[(g_ev.whead + g_ev.wlen) % g_ev.wcap] = fd;
+	g_ev.wlen++;
+}
+
+static int waiting_pop(void)
+{
+	int fd = g_ev.waiting[g_ev.whead];
+
+	g_ev.whead = (g_ev.whead + 1) % g_ev.wcap;
+	g_ev.wlen--;
+	return fd;
+}
+
 /* hands queued connections to lws while fewer than ACCEPT_INFLIGHT are in
  * their handshake; accepting goes on while the queue has room. Outside any
  * lws callback (libev's accept and prepare watchers). */
 static void feed(void)
 {
 	while (g_ev.inflight < ACCEPT_INFLIGHT && g_ev.wlen) {
-		int fd = g_ev.waiting[g_ev.whead];
-		struct lws *wsi;
+		struct lws *wsi = lws_adopt_socket_vhost(g_ev.vh, waiting_pop());
 
-		g_ev.whead = (g_ev.whead + 1) % g_ev.wcap;
-		g_ev.wlen--;
-		wsi = lws_adopt_socket_vhost(g_ev.vh, fd);   /* closes fd on failure */
 		if (!wsi)
-			continue;
+			continue;      /* lws closed the descriptor */
 		lws_set_opaque_user_data(wsi, &accept_mark);
 		g_ev.inflight++;
 	}
@@ -265,8 +277,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		g_ev.waiting[(g_ev.whead + g_ev.wlen) % g_ev.wcap] = fd;
-		g_ev.wlen++;
+		waiting_push(fd);
 	}
 	if (g_ev.wlen == g_ev.wcap)
 		ev_io_stop(loop, w);   /* full: feed starts it again */
@@ -487,11 +498,8 @@ void server_stop(void)
 		close(g_ev.accept.fd);
 		g_ev.accept.fd = -1;
 	}
-	while (g_ev.wlen) {      /* accepted, never handed over: just closed */
-		close(g_ev.waiting[g_ev.whead]);
-		g_ev.whead = (g_ev.whead + 1) % g_ev.wcap;
-		g_ev.wlen--;
-	}
+	while (g_ev.wlen)        /* accepted, never handed over: just closed */
+		close(waiting_pop());
 	free(g_ev.waiting);
 	g_ev.waiting = NULL;
 	lws_context_destroy(ctx);

@@ -4,6 +4,7 @@ A throw-away self-signed certificate is made with the openssl command; the
 clients trust exactly that certificate (no verification is switched off).
 """
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import os
 import ssl
 import subprocess
@@ -24,12 +25,18 @@ def make_cert(d):
     return crt, key
 
 
-@t.test
-async def https_and_wss_with_the_configured_certificate():
+def tls_gateway():
+    """a gateway serving https and wss with a fresh certificate, and clients
+    (gw.http, gw.ws) that trust exactly that one"""
     d = tempfile.mkdtemp(prefix="sg-tls-")
     crt, key = make_cert(d)
     ctx = ssl.create_default_context(cafile=crt)
-    with Gateway("--tls-cert", crt, "--tls-key", key, workdir=d, ssl_ctx=ctx) as gw:
+    return Gateway("--tls-cert", crt, "--tls-key", key, workdir=d, ssl_ctx=ctx)
+
+
+@t.test
+async def https_and_wss_with_the_configured_certificate():
+    with tls_gateway() as gw:
         assert gw.base.startswith("https://")
         assert gw.http("GET", "/healthz") == (200, {"status": "ok"})
         async with gw.ws("/ws/submissions/t1/") as ws:
@@ -63,11 +70,7 @@ async def a_legacy_page_over_tls_that_keeps_up_gets_every_event_of_a_burst():
     # over TLS the gateway writes through lws, a frame per lws_write: eight
     # publishers at once share commit batches, and a page that reads gets
     # every event all the same (it is never behind)
-    from concurrent.futures import ThreadPoolExecutor
-    d = tempfile.mkdtemp(prefix="sg-tls-")
-    crt, key = make_cert(d)
-    ctx = ssl.create_default_context(cafile=crt)
-    with Gateway("--tls-cert", crt, "--tls-key", key, workdir=d, ssl_ctx=ctx) as gw:
+    with tls_gateway() as gw:
         assert gw.publish({"type": "status", "submission": "tb", "status": "Loaded"})[0] == 200
         async with gw.ws("/ws/submissions/tb/") as ws:
             assert (await recv_json(ws))["message"] == "Loaded"
